@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `spm-bench`: measurements for BENCHMARKS.md; the scripts in benchmarks/ call it.
+struct BenchmarkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spm-bench",
+        abstract: "Measure the engine's speed and memory (see benchmarks/ and BENCHMARKS.md).",
+        subcommands: []
+    )
+}

@@ -1,0 +1,5 @@
+import ArgumentParser
+import Diffusion
+
+ComputeEnvironment.ensureFastBLASKernels()
+SPMWorkbench.main()
