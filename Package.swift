@@ -23,7 +23,8 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
 
         // The CPU diffusion engine: tensors, weights, models, schedulers. No UI, no SPM knowledge.
-        .target(name: "Diffusion", dependencies: ["CBLAS", "CPNG", "CYAML"]),
+        .target(name: "Diffusion", dependencies: ["CBLAS", "CPNG", "CYAML"],
+                resources: [.copy("Resources/ModelConfigs")]),
         // The SPM method on top of the engine: adapters, files, training, transport, merging, evaluation.
         .target(name: "Membrane", dependencies: ["Diffusion"]),
         // The ncurses workbench: screens and widgets; it draws what the core sends and never computes.
@@ -39,7 +40,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], exclude: ["Golden"]),
         .testTarget(name: "MembraneTests", dependencies: ["Membrane"]),
     ]
 )
