@@ -158,11 +158,16 @@ def main():
             write_json(f"{out}/{component}/{file}", config)
             if component != "scheduler":
                 components[component] = key_shapes(build(component, config))
-        mecha = {"sd15": "sd1-ldm.yaml", "sdxl": "sdxl-sgm.yaml"}.get(name)
+        mecha = {"sd15": ("sd1-ldm.yaml", "sd1-kohya.yaml"), "sdxl": ("sdxl-sgm.yaml", "sdxl-kohya.yaml")}.get(name)
         if mecha:
-            ldm, optional = mecha_keys(os.path.join(mecha_dir, mecha))
+            ldm, optional = mecha_keys(os.path.join(mecha_dir, mecha[0]))
+            # kohya's own full-model naming: diffusers paths for SD1, SGM paths for SDXL — the paths its LoRA
+            # names are built from (`lora_unet_` + path with '.' → '_').
+            kohya, _ = mecha_keys(os.path.join(mecha_dir, mecha[1]))
+            kohya_unet = {k[len("unet."):]: v for k, v in kohya.items() if k.startswith("unet.")}
             write_json(f"Tests/DiffusionTests/Golden/model-keys/{name}.json",
-                       {"single_file": ldm, "single_file_optional": optional, "diffusers": components})
+                       {"single_file": ldm, "single_file_optional": optional, "diffusers": components,
+                        "kohya_unet": kohya_unet})
         print(name, {c: len(k) for c, k in components.items()})
 
 
