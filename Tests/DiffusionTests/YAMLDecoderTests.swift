@@ -247,7 +247,9 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> ConfigErro
             try YAMLDecoder().decode(Inner.self, fromFileAt: url)
         }
         let missing = directory.appendingPathComponent("absent.yaml")
-        #expect(throws: ConfigError.self) { try YAMLDecoder().decode(Inner.self, fromFileAt: missing) }
+        #expect(throws: ConfigError(kind: .unreadable, file: missing.path, line: nil, field: "", message: "no such file")) {
+            try YAMLDecoder().decode(Inner.self, fromFileAt: missing)
+        }
         try Data([0x72, 0x61, 0xFF, 0xFE]).write(to: url)
         #expect(throws: ConfigError(kind: .unreadable, file: url.path, line: nil, field: "", message: "not UTF-8 text")) {
             try YAMLDecoder().decode(Inner.self, fromFileAt: url)

@@ -15,6 +15,9 @@ public struct YAMLDecoder {
     }
 
     public func decode<T: Decodable>(_ type: T.Type, fromFileAt url: URL) throws -> T {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw ConfigError(kind: .unreadable, file: url.path, line: nil, field: "", message: "no such file")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)

@@ -38,15 +38,12 @@ public struct ConfigValidationError: Error, CustomStringConvertible, Equatable, 
     public var message: String
 
     public init(_ path: String..., message: String) {
-        self.path = path
-        self.message = message
+        self.init(path: path, message: message)
     }
 
-    /// The same error seen from the parent that holds the failing value under `component`.
-    public func nested(under component: String) -> ConfigValidationError {
-        var copy = self
-        copy.path.insert(component, at: 0)
-        return copy
+    public init(path: [String], message: String) {
+        self.path = path
+        self.message = message
     }
 
     public var field: String { renderFieldPath(path) }
@@ -59,6 +56,17 @@ public struct ConfigValidationError: Error, CustomStringConvertible, Equatable, 
 /// line overrides) call it again.
 public protocol ConfigValidating {
     func validate() throws(ConfigValidationError)
+}
+
+extension ConfigValidating {
+    /// Validates a part held under `path` by its parent, so the error names the full field.
+    public func validate(under path: String...) throws(ConfigValidationError) {
+        do {
+            try validate()
+        } catch {
+            throw ConfigValidationError(path: path + error.path, message: error.message)
+        }
+    }
 }
 
 /// `["concepts", "0", "target"]` → `concepts[0].target`: numeric components are list indices.
