@@ -81,7 +81,8 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
         #expect(config.network == NetworkConfig(rank: 1, alpha: 1, targetLayers: .transformer))
         let train = config.train
         #expect(train.iterations == 3000 && train.learningRate == 1e-4 && train.optimizer == .adamw)
-        #expect(train.lrSchedule == .cosineWithRestarts && train.warmupSteps == 500 && train.restarts == 2)
+        #expect(train.lrSchedule == .cosineWithRestarts && train.warmupSteps == nil && train.effectiveWarmupSteps == 500
+                && train.restarts == 2)
         #expect(train.denoiseSteps == 30 && train.partialDenoiseGuidance == 3 && train.batchSize == 1)
         #expect(train.gradClip == nil && train.precision == .fp32 && train.seed == 0 && train.weightDecay == 0.01)
         #expect(config.resolution == .fixed(512))
@@ -90,7 +91,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
         // The warm-up default follows the iteration count, so a short run is valid without naming it.
         let short = try YAMLDecoder().decode(TrainingConfig.self,
                                              from: minimalTraining + "\ntrain:\n  iterations: 60\n", file: "c.yaml")
-        #expect(short.train.warmupSteps == 10)
+        #expect(short.train.effectiveWarmupSteps == 10)
     }
 
     @Test func overridesAreKept() throws {
@@ -268,13 +269,14 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
 
     @Test func validationCanRunAgainAfterOverrides() throws {
         var config = try YAMLDecoder().decode(TrainingConfig.self, from: minimalTraining, file: "c.yaml")
-        config.train.iterations = 100
+        config.train.iterations = 100  // as `train --iterations 100` does
+        try config.validate()
+        #expect(config.train.effectiveWarmupSteps == 16)
+        config.train.warmupSteps = 100
         #expect(throws: ConfigValidationError("train", "warmup_steps",
-                                              message: "must be less than iterations (100), found 500")) {
+                                              message: "must be less than iterations (100), found 100")) {
             try config.validate()
         }
-        config.train.warmupSteps = TrainingSchedule.defaultWarmupSteps(iterations: 100)
-        try config.validate()
         #expect("\(ConfigValidationError("concepts", "0", "target", message: "must not be empty"))"
                 == "concepts[0].target: must not be empty")
     }

@@ -3,7 +3,7 @@ import Foundation
 /// Decodes `Decodable` values from YAML (parsed by libyaml). Strict on purpose: a key that no decoded type
 /// read, a duplicate key, a wrong type or a value its type's `validate()` refuses is a `ConfigError` naming the
 /// file, line and field, so a misspelt option never silently falls back to its default.
-public struct YAMLDecoder {
+public struct YAMLDecoder: Sendable {
     public init() {}
 
     public func decode<T: Decodable>(_ type: T.Type, from text: String, file: String) throws -> T {

@@ -1,7 +1,7 @@
 /// Writes `Encodable` values as block-style YAML that `YAMLDecoder` reads back to the same value: keys in the
 /// order the type encodes them (its `CodingKeys` order for synthesized conformances), strings quoted whenever
 /// they would otherwise read as something else, `nil` optionals left out.
-public struct YAMLEncoder {
+public struct YAMLEncoder: Sendable {
     public init() {}
 
     public func encode<T: Encodable>(_ value: T) throws -> String {

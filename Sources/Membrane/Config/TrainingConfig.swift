@@ -190,8 +190,9 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
     public var optimizer: OptimizerChoice
     public var weightDecay: Double
     public var lrSchedule: LRScheduleChoice
-    /// Steps of linear warm-up; default: a sixth of the iterations, at most 500 (the reference: 500 of 3000).
-    public var warmupSteps: Int
+    /// Steps of linear warm-up; nil: `effectiveWarmupSteps` derives it from the iterations, so overriding
+    /// the iterations (a command-line flag) keeps the default sensible.
+    public var warmupSteps: Int?
     /// Hard restarts of `cosine_with_restarts` (cycles = restarts + 1).
     public var restarts: Int
     /// Largest gradient norm before clipping; nil: no clipping.
@@ -217,7 +218,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         self.optimizer = optimizer
         self.weightDecay = weightDecay
         self.lrSchedule = lrSchedule
-        self.warmupSteps = warmupSteps ?? Self.defaultWarmupSteps(iterations: iterations)
+        self.warmupSteps = warmupSteps
         self.restarts = restarts
         self.gradClip = gradClip
         self.denoiseSteps = denoiseSteps
@@ -268,17 +269,21 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                   seed: try container.decode(.seed, or: defaults.seed))
     }
 
-    public static func defaultWarmupSteps(iterations: Int) -> Int {
-        max(0, min(500, iterations / 6))
+    /// The warm-up the run uses: the configured one, or a sixth of the iterations, at most 500 (the
+    /// reference warms up 500 of 3000 steps).
+    public var effectiveWarmupSteps: Int {
+        warmupSteps ?? max(0, min(500, iterations / 6))
     }
 
     public func validate() throws(ConfigValidationError) {
         try ConfigRules.atLeast(1, iterations, "iterations")
         try ConfigRules.positive(learningRate, "learning_rate")
         try ConfigRules.finite(weightDecay, "weight_decay", atLeast: 0)
-        try ConfigRules.atLeast(0, warmupSteps, "warmup_steps")
-        try ConfigRules.check(warmupSteps < iterations, "warmup_steps",
-                              "must be less than iterations (\(iterations)), found \(warmupSteps)")
+        if let warmupSteps {
+            try ConfigRules.atLeast(0, warmupSteps, "warmup_steps")
+            try ConfigRules.check(warmupSteps < iterations, "warmup_steps",
+                                  "must be less than iterations (\(iterations)), found \(warmupSteps)")
+        }
         try ConfigRules.atLeast(0, restarts, "restarts")
         if let gradClip { try ConfigRules.positive(gradClip, "grad_clip") }
         // k is drawn from 1…K−1, so K needs at least two steps.
