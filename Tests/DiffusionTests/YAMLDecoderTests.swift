@@ -196,6 +196,9 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> ConfigErro
     @Test func duplicateKeysAreErrors() {
         #expect(failure(Inner.self, "rank: 1\nalpha: 1\nrank: 2\n")?.description
                 == "test.yaml:3: rank: duplicate key (first given on line 1)")
+        // Keys are user text: control characters are escaped so the message stays one line.
+        #expect(failure(Inner.self, "rank: 1\nalpha: 1\n\"a\\nb\": 2\n")?.description
+                == "test.yaml:3: a\\nb: unknown key (known keys here: rank, alpha)")
     }
 
     @Test func anchorsAliasesAndTagsAreRefusedCleanly() {
@@ -233,6 +236,45 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> ConfigErro
         #expect(failure([String].self, deep)?.kind == .unsupported)
     }
 
+    /// Thousands of seeded byte mutations of a valid document: each decodes or fails with a ConfigError,
+    /// never a crash or another error type.
+    @Test func mutatedDocumentsNeverCrash() {
+        let original = Array("""
+            name: "nested"
+            items:
+              - rank: 1
+                alpha: 1.0e-4
+              - {rank: 4, alpha: .5}
+            tags: [a, 'b', "c\\n"]
+            nested: {rank: 2, alpha: -3}
+            """.utf8)
+        let alphabet = Array("-:[]{},#&*!|>'\"%@`?~ \n\t0a.e\\".utf8) + [0xC3, 0xA9, 0xFF, 0x00]
+        var generator = SplitMix64(seed: 7)
+        var decoded = 0, refused = 0
+        for _ in 0..<3000 {
+            var bytes = original
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let position = Int.random(in: 0..<bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: bytes[position] = alphabet.randomElement(using: &generator)!
+                case 1: bytes.remove(at: position)
+                default: bytes.insert(alphabet.randomElement(using: &generator)!, at: position)
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            do {
+                _ = try YAMLDecoder().decode(Outer.self, from: text, file: "m.yaml")
+                decoded += 1
+            } catch let error as ConfigError {
+                #expect(!error.description.contains("\n"), "\(error.description)")
+                refused += 1
+            } catch {
+                Issue.record("not a ConfigError: \(error)")
+            }
+        }
+        #expect(decoded > 0 && refused > 0)
+    }
+
     @Test func filesAreReadFromDisk() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("yaml-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -254,5 +296,18 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> ConfigErro
         #expect(throws: ConfigError(kind: .unreadable, file: url.path, line: nil, field: "", message: "not UTF-8 text")) {
             try YAMLDecoder().decode(Inner.self, fromFileAt: url)
         }
+    }
+}
+
+/// A small seeded generator (SplitMix64) so mutation tests are reproducible.
+private struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

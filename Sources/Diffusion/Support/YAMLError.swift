@@ -26,7 +26,7 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
         if let line { parts[0] += ":\(line)" }
         if !field.isEmpty { parts.append(field) }
         parts.append(message)
-        return parts.joined(separator: ": ")
+        return escapingControlCharacters(parts.joined(separator: ": "))
     }
 }
 
@@ -48,7 +48,7 @@ public struct ConfigValidationError: Error, CustomStringConvertible, Equatable, 
 
     public var field: String { renderFieldPath(path) }
 
-    public var description: String { field.isEmpty ? message : "\(field): \(message)" }
+    public var description: String { escapingControlCharacters(field.isEmpty ? message : "\(field): \(message)") }
 }
 
 /// A decoded value that checks its own ranges. The YAML decoder calls `validate()` on every value it decodes
@@ -67,6 +67,20 @@ extension ConfigValidating {
             throw ConfigValidationError(path: path + error.path, message: error.message)
         }
     }
+}
+
+/// Keys and values quoted in messages are user text: control characters are shown escaped, never raw.
+func escapingControlCharacters(_ text: String) -> String {
+    var result = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        default: result += scalar.value < 0x20 || scalar.value == 0x7F ? "\u{FFFD}" : String(scalar)
+        }
+    }
+    return result
 }
 
 /// `["concepts", "0", "target"]` → `concepts[0].target`: numeric components are list indices.

@@ -181,13 +181,13 @@ private struct YAMLEventReader {
     let file: String
 
     func read(_ text: String) throws(ConfigError) -> [YAMLEvent] {
-        var bytes = Array(text.utf8)
+        let bytes = Array(text.utf8)
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) != 0 else {
             throw ConfigError(kind: .unreadable, file: file, line: nil, field: "", message: "libyaml could not start")
         }
         defer { yaml_parser_delete(&parser) }
-        let result: Result<[YAMLEvent], ConfigError> = bytes.withUnsafeMutableBufferPointer { buffer in
+        let result: Result<[YAMLEvent], ConfigError> = bytes.withUnsafeBufferPointer { buffer in
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
             var events: [YAMLEvent] = []
             while true {

@@ -38,8 +38,7 @@ extension YAMLScalar {
     var foundDescription: String {
         if isNull { return "null" }
         let shown = text.count > 40 ? String(text.prefix(37)) + "..." : text
-        let oneLine = shown.unicodeScalars.map { $0.value < 0x20 ? " " : String($0) }.joined()
-        return isPlain ? "'\(oneLine)'" : "the string \"\(oneLine)\""
+        return isPlain ? "'\(shown)'" : "the string \"\(shown)\""
     }
 
     private static func integerDigits(_ text: String) -> (Substring, Int)? {
