@@ -1,17 +1,19 @@
 import Foundation
 
-/// Reads a JSON file strictly (duplicate keys, bad UTF-8 and the like are errors naming the file).
-public func readJSONFile(_ url: URL) throws -> JSONValue {
-    let data: Data
-    do {
-        data = try Data(contentsOf: url)
-    } catch {
-        throw WeightsError.cannotRead(file: url.path, reason: (error as NSError).localizedDescription)
-    }
-    do {
-        return try JSONParser.parse(data)
-    } catch {
-        throw WeightsError.invalidConfig(file: url.path, problem: "not valid JSON: \(error.description)")
+extension JSONValue {
+    /// Reads a JSON file strictly (duplicate keys, bad UTF-8 and the like are errors naming the file).
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw WeightsError.cannotRead(file: url.path, reason: (error as NSError).localizedDescription)
+        }
+        do {
+            self = try JSONParser.parse(data)
+        } catch {
+            throw WeightsError.invalidConfig(file: url.path, problem: "not valid JSON: \(error.description)")
+        }
     }
 }
 
@@ -85,7 +87,7 @@ public struct DiffusersFolder: Sendable {
         guard FileManager.default.fileExists(atPath: indexURL.path) else {
             throw WeightsError.notADiffusersFolder(path: path, reason: "no model_index.json")
         }
-        let index = try readJSONFile(indexURL)
+        let index = try JSONValue(contentsOf: indexURL)
         guard let members = index.members else {
             throw WeightsError.invalidConfig(file: indexURL.path, problem: "expected a JSON object")
         }
@@ -111,7 +113,7 @@ public struct DiffusersFolder: Sendable {
     private static func readComponent(name: String, library: String?, className: String?, folder: URL) throws -> Component {
         let fileNames = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
         let configFileName = configFileNames.first { fileNames.contains($0) }
-        let config = try configFileName.map { try readJSONFile(folder.appendingPathComponent($0)) }
+        let config = try configFileName.map { try JSONValue(contentsOf: folder.appendingPathComponent($0)) }
         var weightFiles: [WeightFileSummary] = []
         var pickleFiles: [String] = []
         for fileName in fileNames {
