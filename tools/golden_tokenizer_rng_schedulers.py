@@ -15,6 +15,8 @@ import json
 import math
 import os
 import struct
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -203,7 +205,24 @@ def random_goldens():
     # float64 draws exercise random64()
     sequence.append({"kind": "rand64", "count": 3,
                      "hex": [v.hex() for v in torch.rand(3, generator=g, dtype=torch.float64).tolist()]})
-    write_json("random.json", {"torch": torch.__version__, "cases": cases, "sequence_seed": 7, "sequence": sequence})
+    # The portable kernel PyTorch uses without AVX2 (forced here through ATEN_CPU_CAPABILITY in a child process).
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
+    scalar = json.loads(subprocess.run([sys.executable, __file__, "--scalar-randn"], env=env, check=True,
+                                       capture_output=True, text=True).stdout)
+    write_json("random.json", {"torch": torch.__version__, "cases": cases, "sequence_seed": 7, "sequence": sequence,
+                               "scalar_kernel_cases": scalar})
+
+
+def scalar_randn_cases():
+    assert torch.backends.cpu.get_cpu_capability() == "DEFAULT"
+    cases = []
+    for seed in [0, 42, 987654321]:
+        for shape in [(16,), (17,), (100,), (4, 64, 64)]:
+            x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+            entry = {"seed": seed, "shape": list(shape), "kind": "randn"}
+            entry.update(summary(x) if x.numel() > 100 else {"bits": bits(x)})
+            cases.append(entry)
+    return cases
 
 
 # ----------------------------------------------------------------------------------------------- schedulers
@@ -309,6 +328,9 @@ def scheduler_goldens():
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
+    if sys.argv[1:] == ["--scalar-randn"]:
+        print(json.dumps(scalar_randn_cases()))
+        sys.exit(0)
     tokenizer_goldens()
     random_goldens()
     scheduler_goldens()

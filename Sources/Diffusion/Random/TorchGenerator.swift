@@ -8,6 +8,17 @@ import Foundation
 /// bits of the seed). Like PyTorch's generator the state advances across calls, and the small-size normal path
 /// caches the second Box–Muller value in the generator, exactly where PyTorch keeps it.
 public struct TorchGenerator: Sendable {
+    /// Which of PyTorch's float32 Box–Muller kernels to reproduce for `randn` of 16 or more elements. The
+    /// choice is PyTorch's, made from the CPU it runs on, and the two differ in the last bits.
+    public enum NormalKernel: Sendable {
+        /// x86-64 PyTorch on a CPU with AVX2 or AVX-512 (nearly every x86 machine since 2015): the
+        /// `avx_mathfun` log/sincos approximations.
+        case vectorized
+        /// PyTorch without the AVX2 kernels (`ATEN_CPU_CAPABILITY=default`, older x86): the C library's
+        /// `logf`/`cosf`/`sinf`. Bit-identical where the C library is glibc's, as under Linux PyTorch.
+        case scalar
+    }
+
     private static let stateSize = 624
     private static let shiftSize = 397
 
@@ -16,9 +27,11 @@ public struct TorchGenerator: Sendable {
     private var left = 1
     /// `CPUGeneratorImpl::next_double_normal_sample_`: the sine half of the last double Box–Muller pair.
     private var cachedNormal: Double?
+    public let normalKernel: NormalKernel
 
     /// `torch.manual_seed(seed)`: PyTorch keeps the whole 64-bit seed but its mt19937 uses only the low 32 bits.
-    public init(seed: UInt64) {
+    public init(seed: UInt64, normalKernel: NormalKernel = .vectorized) {
+        self.normalKernel = normalKernel
         var words = [UInt32](repeating: 0, count: Self.stateSize)
         words[0] = UInt32(truncatingIfNeeded: seed)
         for j in 1..<Self.stateSize {
@@ -110,18 +123,19 @@ public struct TorchGenerator: Sendable {
         guard count >= 16 else {
             return (0..<count).map { _ in Float(nextNormalDouble()) }
         }
+        let boxMuller16 = normalKernel == .vectorized ? Self.vectorizedBoxMuller16 : Self.scalarBoxMuller16
         var data = [Float](repeating: 0, count: count)
         data.withUnsafeMutableBufferPointer { buffer in
             for i in 0..<count { buffer[i] = uniformFloat() }
             var start = 0
             while start + 16 <= count {
-                Self.boxMuller16(buffer, at: start)
+                boxMuller16(buffer, start)
                 start += 16
             }
             if count % 16 != 0 {
                 let tail = count - 16
                 for i in tail..<count { buffer[i] = uniformFloat() }
-                Self.boxMuller16(buffer, at: tail)
+                boxMuller16(buffer, tail)
             }
         }
         return data
@@ -142,7 +156,7 @@ public struct TorchGenerator: Sendable {
     }
 
     /// `NormalFill16<float>` (AVX2 specialisation), lane by lane.
-    private static func boxMuller16(_ data: UnsafeMutableBufferPointer<Float>, at start: Int) {
+    private static func vectorizedBoxMuller16(_ data: UnsafeMutableBufferPointer<Float>, _ start: Int) {
         let twoPi = Float(2.0 * Double.pi)
         for j in start..<(start + 8) {
             let u1 = 1 - data[j]
@@ -152,6 +166,18 @@ public struct TorchGenerator: Sendable {
             // PyTorch stores fma(n, std, mean) with std 1, mean 0: that is n + 0, which turns -0 into +0.
             data[j] = radius * cosine + 0
             data[j + 8] = radius * sine + 0
+        }
+    }
+
+    /// `NormalFill16<float>` (the portable template): float logf/cosf/sinf, θ rounded from a double product.
+    private static func scalarBoxMuller16(_ data: UnsafeMutableBufferPointer<Float>, _ start: Int) {
+        for j in start..<(start + 8) {
+            let u1 = 1 - data[j]
+            let u2 = data[j + 8]
+            let radius = (-2 * Foundation.log(u1)).squareRoot()
+            let theta = Float(2.0 * Double.pi * Double(u2))
+            data[j] = radius * Foundation.cos(theta) + 0
+            data[j + 8] = radius * Foundation.sin(theta) + 0
         }
     }
 }
