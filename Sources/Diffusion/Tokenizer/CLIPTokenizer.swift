@@ -32,6 +32,7 @@ public final class CLIPTokenizer: Sendable {
     /// Special tokens cut out of raw text before anything else: BOS, EOS and the pad token.
     private let specialIDs: [String: Int32]
     private let cache = Mutex<[String: [Int32]]>([:])
+    private static let cacheLimit = 50_000
 
     private struct Merge {
         let rank: Int32
@@ -182,7 +183,11 @@ public final class CLIPTokenizer: Sendable {
             symbols = merged
         }
         let result = symbols
-        cache.withLock { $0[word] = result }
+        cache.withLock { cache in
+            // Prompts reuse few words; the bound only keeps a long-running session from growing without end.
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache[word] = result
+        }
         return result
     }
 
