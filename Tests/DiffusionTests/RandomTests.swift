@@ -37,6 +37,14 @@ struct RandomTests {
         golden = try Goldens.load(RandomGolden.self, from: "random.json")
     }
 
+    @Test("the engine is the standard mt19937 (C++ requires the 10000th output for seed 5489 to be 4123659995)")
+    func standardMersenneTwister() {
+        var generator = TorchGenerator(seed: 5489)
+        #expect(generator.nextUInt32() == 3_499_211_612)
+        for _ in 0..<9_998 { _ = generator.nextUInt32() }
+        #expect(generator.nextUInt32() == 4_123_659_995)
+    }
+
     @Test("randn and rand for several seeds and shapes (AVX2/AVX-512 kernel)")
     func seedsAndShapes() {
         for entry in golden.cases { check(entry, kernel: .vectorized) }
