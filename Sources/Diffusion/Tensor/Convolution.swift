@@ -28,6 +28,13 @@ extension Tensor {
     public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
                               stride: SpatialPair = 1, padding: SpatialPair = 0, dilation: SpatialPair = 1,
                               groups: Int = 1) -> Tensor {
+        conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+               groups: groups, columnBudget: im2colElementBudget)
+    }
+
+    /// `conv2d` with the column buffer limited to `columnBudget` elements (tests force tiling with a small one).
+    static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair, padding: SpatialPair,
+                       dilation: SpatialPair, groups: Int, columnBudget: Int) -> Tensor {
         let shapes = "input \(input.shape), weight \(weight.shape)"
         precondition(input.rank == 4 && weight.rank == 4, "conv2d: \(shapes) must both have 4 axes")
         let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
@@ -73,7 +80,7 @@ extension Tensor {
                 return
             }
             let rowsPerTile = Swift.max(1, Swift.min(geometry.outputHeight,
-                                                     im2colElementBudget / (patchLength * geometry.outputWidth)))
+                                                     columnBudget / (patchLength * geometry.outputWidth)))
             let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
             defer { columns.deallocate() }
             for image in 0..<batch {

@@ -64,8 +64,8 @@ extension Tensor {
         precondition(k == kB, "matmul: shapes \(first.shape) and \(second.shape) have inner sizes \(k) and \(kB)")
         let batchShape = broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: "matmul")
         var result = batchedProduct(a, b, batchShape: batchShape, m: m, n: n, k: k)
-        if second.rank == 1 { result = result.squeezed(axis: -1) }
         if first.rank == 1 { result = result.squeezed(axis: -2) }
+        if second.rank == 1 { result = result.squeezed(axis: -1) }
         return result
     }
 
