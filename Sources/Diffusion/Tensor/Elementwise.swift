@@ -124,6 +124,8 @@ extension Tensor {
     public func rsqrt() -> Tensor { mapElements { 1 / $0.squareRoot() } }
     public func tanh() -> Tensor { mapElements { Foundation.tanh($0) } }
     public func abs() -> Tensor { mapElements { Swift.abs($0) } }
+    public func sin() -> Tensor { mapElements { Foundation.sin($0) } }
+    public func cos() -> Tensor { mapElements { Foundation.cos($0) } }
 
     /// 1 / (1 + e^(−x)), computed without overflow for any x.
     public func sigmoid() -> Tensor { mapVectors(logistic) }
