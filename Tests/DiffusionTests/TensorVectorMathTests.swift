@@ -6,7 +6,7 @@ import Testing
     /// The vectorised e^x against Double's exp, measured in units in the last place of the Float result,
     /// over the whole range where e^x is neither 0 nor ∞ (including subnormal results) and past both ends.
     @Test func exponentialIsWithinTwoUlpEverywhere() {
-        var generator = SeededGenerator(seed: 5)
+        var generator = SplitMix64(seed: 5)
         var inputs: [Float] = stride(from: -110, through: 95, by: 0.0137).map { Float($0) }
         inputs += (0..<20_000).map { _ in Float.random(in: -104...88.7, using: &generator) }
         inputs += [0, -0, 1e-30, -1e-30, 88.72, 88.73, 88.8, -87.3, -103.9, -104.5, .infinity, -.infinity]
