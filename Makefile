@@ -4,6 +4,11 @@ APT_PACKAGES := libopenblas-dev libncursesw5-dev libyaml-dev libpng-dev libchafa
                 zlib1g-dev pkg-config tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# One set of build flags for the product and the tests, so `make demo` and `make test` share one build.
+# Tests run optimised: the engine's kernels are 10–50× slower unoptimised, and `-enable-testing` keeps
+# `@testable import` working in a release build.
+SWIFT_FLAGS := -c release -Xswiftc -enable-testing
+
 .PHONY: setup build demo test bench
 
 # Installs only what is missing, so a second run costs nothing and needs no network.
@@ -16,14 +21,14 @@ setup:
 	fi
 
 build: setup
-	swift build -c release --product spm-workbench
+	swift build $(SWIFT_FLAGS) --product spm-workbench
 
 demo: build
-	./demo.sh
+	./demo.sh "$$(swift build $(SWIFT_FLAGS) --show-bin-path)/spm-workbench"
 
 test: setup
-	swift build --build-tests
-	swift test --skip-build
+	swift build $(SWIFT_FLAGS) --build-tests
+	swift test $(SWIFT_FLAGS) --skip-build
 
 bench: setup
 	./benchmarks/gemm-conv.sh
