@@ -8,7 +8,8 @@
   tiny-sd1-spm-original.safetensors  the same layout as the original SPM research code writes it
                                      (metadata exactly `prompts`, `rank`, `alpha`)
 
-Everything is seeded, so rerunning reproduces the same weights.
+Everything is seeded, so rerunning reproduces the same tensors (the safetensors library orders the
+metadata keys of a header at random, so files may differ in header bytes only).
 Usage: python3 tools/make_tiny_models.py [--out Tests/Fixtures]
 """
 import argparse

@@ -46,8 +46,9 @@ public final class SafetensorsFile: @unchecked Sendable {
     private let dataStart: Int
     private let isMapped: Bool
 
-    /// Maps and checks the file at `url`. Prefer `WeightFile.open`, which also refuses pickles.
-    public convenience init(url: URL) throws {
+    /// Maps and checks the file at `url`. Internal: everything opens weights through `WeightFile.open`, which
+    /// refuses pickles first.
+    convenience init(url: URL) throws {
         let path = url.path
         let (base, size) = try SafetensorsFile.map(path: path)
         let header: ParsedHeader

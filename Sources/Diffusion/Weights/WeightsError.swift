@@ -33,7 +33,7 @@ public enum WeightsError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cannotRead(let file, let reason):
             return "\(file): cannot read: \(reason)"
         case .pickleRefused(let file):
-            return "\(file): is a PyTorch pickle checkpoint, which can run arbitrary code when loaded; weights are read "
+            return "\(file): refused: PyTorch pickle checkpoints can run arbitrary code when loaded, so weights are read "
                 + "from safetensors only — convert it first (e.g. with safetensors.torch.save_file, or "
                 + "diffusers' save_pretrained(..., safe_serialization=True))"
         case .fileTooShort(let file, let size):
