@@ -21,10 +21,11 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // The CPU diffusion engine: tensors, weights, models, schedulers. No UI, no SPM knowledge.
-        .target(name: "Diffusion", dependencies: ["CBLAS", "CPNG", "CYAML"],
-                resources: [.copy("Resources/ModelConfigs")]),
+        .target(name: "Diffusion", dependencies: ["CBLAS", "CPNG", "CYAML", "CZlib"],
+                resources: [.copy("Resources")]),
         // The SPM method on top of the engine: adapters, files, training, transport, merging, evaluation.
         .target(name: "Membrane", dependencies: ["Diffusion"]),
         // The ncurses workbench: screens and widgets; it draws what the core sends and never computes.

@@ -29,10 +29,3 @@ public enum CheckpointArchitecture: String, Sendable, CaseIterable {
         keys.contains("v_pred") ? .vPrediction : nil
     }
 }
-
-/// What the UNet predicts.
-public enum PredictionType: String, Sendable, Codable, CaseIterable {
-    case epsilon
-    case vPrediction = "v_prediction"
-    case sample
-}
