@@ -56,6 +56,19 @@ import Testing
         #expect(back.map(\.key) == text.map(\.key) && back.map(\.value) == text.map(\.value))
     }
 
+    @Test func writesAtomicallyAndReadsBack() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("png-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("out.png")
+        let image = RGBImage(width: 2, height: 1, pixels: [255, 0, 0, 0, 0, 255])
+        try PNGFile.write(image, text: [(key: "parameters", value: "seed 1")], to: url)
+        let back = try PNGFile.read(from: url)
+        #expect(back.image == image && back.text.first?.value == "seed 1")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["out.png"], "no temporary file left")
+        #expect(throws: PNGError.self) { try PNGFile.read(from: folder.appendingPathComponent("missing.png")) }
+    }
+
     @Test func chunkChecksumIsTheStandardCRC32() {
         // Every PNG ends with IEND whose CRC is AE 42 60 82.
         #expect(PNGFile.crc32(Array("IEND".utf8)) == 0xAE42_6082)

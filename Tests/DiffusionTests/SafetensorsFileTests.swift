@@ -101,9 +101,9 @@ import Testing
 
         struct Interrupted: Error {}
         #expect(throws: Interrupted.self) {
-            try SafetensorsWriter.writeAtomically(to: url.path) { descriptor in
+            try AtomicFile.write(to: url.path) { descriptor in
                 try [UInt8](repeating: 9, count: 4).withUnsafeBytes {
-                    try SafetensorsWriter.writeAll($0, to: descriptor, path: url.path)
+                    try AtomicFile.writeAll($0, to: descriptor, path: url.path)
                 }
                 throw Interrupted()
             }

@@ -37,6 +37,20 @@ public enum PNGFile {
         return Data(bytes[..<headerEnd]) + chunks.reduce(Data(), +) + Data(bytes[headerEnd..<size])
     }
 
+    /// Writes `image` (with `text` chunks) to `url` atomically.
+    public static func write(_ image: RGBImage, text: [(key: String, value: String)] = [], to url: URL) throws {
+        try AtomicFile.write(try encode(image, text: text), to: url.path)
+    }
+
+    /// Reads the image and text chunks of the PNG at `url`.
+    public static func read(from url: URL) throws -> (image: RGBImage, text: [(key: String, value: String)]) {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw PNGError(file: url.path, problem: "cannot be read")
+        }
+        return (try decode(data, file: url.path), try textChunks(of: data, file: url.path))
+    }
+
     /// Decodes any PNG (grey, palette, alpha, 16-bit) to 8-bit RGB; alpha is composited on black.
     public static func decode(_ data: Data, file: String = "(memory)") throws -> RGBImage {
         var png = png_image()

@@ -18,9 +18,9 @@ extension YAMLConfigFile {
         try YAMLEncoder().encode(self)
     }
 
-    /// Writes `yaml()` to `url` atomically (temporary file, then rename), so a reader never sees half a file.
+    /// Writes `yaml()` to `url` atomically (temporary file, fsync, rename), so a reader never sees half a file.
     public func write(to url: URL) throws {
-        try Data(yaml().utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(Data(yaml().utf8), to: url.path)
     }
 }
 
