@@ -18,6 +18,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint.")
     var model: String
 
+    @Option(help: "For a single-file checkpoint: a diffusers folder with its configs and tokenizers (default: the bundled SD1.5/SD2.1/SDXL configs for the detected family).")
+    var config: String?
+
     @Option(help: "What to draw.")
     var prompt: String
 
@@ -67,7 +70,8 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let models = try PipelineModels.load(from: URL(fileURLWithPath: model))
+            let models = try PipelineModels.load(from: URL(fileURLWithPath: model),
+                                                 configFolder: config.map { URL(fileURLWithPath: $0) })
             let native = models.vae.downscaleFactor * (models.unet.configuration.sampleSize ?? 64)
             var request = GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, guidance: guidance,
                                             width: size ?? width ?? native, height: size ?? height ?? native, seed: seed,

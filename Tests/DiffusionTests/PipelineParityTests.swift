@@ -40,6 +40,21 @@ import Testing
         #expect(error <= 2e-3, "\(model) from latents: max abs error \(error)")
     }
 
+    /// The same model as a single LDM-named file (tools/golden_single_file.py; diffusers reads it back
+    /// identically) gives the same images through the single-file key map.
+    @Test func singleFileCheckpointGivesTheFoldersImages() throws {
+        let file = Self.folder("sd1-single-file.safetensors")
+        let models = try PipelineModels.load(from: file, configFolder: Self.folder("sd1"))
+        #expect(models.architecture == .sd1)
+        #expect(models.unusedTensors.isEmpty, "unread: \(models.unusedTensors.prefix(5))")
+        let golden = try WeightFile.open(Self.folder("sd1").appendingPathComponent("images.safetensors"))
+        let request = GenerationRequest(prompt: "a cat painting", negativePrompt: "a dog", steps: 10, guidance: 5,
+                                        width: 32, height: 32, seed: 42, scheduler: .euler)
+        let images = models.decodeToUnitImages(try models.generate(request).latents)
+        let error = Self.maxError(images, Tensor(try golden.floats("euler"), shape: try golden.info("euler").shape))
+        #expect(error <= 2e-3, "max abs error \(error)")
+    }
+
     @Test func refusesSizesTheModelCannotTake() throws {
         let models = try PipelineModels.load(from: Self.folder("sd1"))
         #expect(throws: GenerationError.invalidSize(width: 24, height: 32, multiple: 16)) {

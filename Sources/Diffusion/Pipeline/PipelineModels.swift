@@ -17,14 +17,16 @@ public struct PipelineModels: Sendable {
     /// Stored tensors nothing read: a wrong family or a damaged file shows up here.
     public var unusedTensors: [String]
 
-    /// Loads a diffusers folder (`model_index.json`) or a single-file `.safetensors` checkpoint (LDM/SGM naming,
-    /// with the bundled configs of its detected architecture).
-    public static func load(from url: URL) throws -> PipelineModels {
+    /// Loads a diffusers folder (`model_index.json`) or a single-file `.safetensors` checkpoint (LDM/SGM naming).
+    /// A single file takes its configs (and tokenizers) from `configFolder`, a diffusers folder of the same
+    /// model's layout, or else from the bundled configs of its detected architecture — as diffusers'
+    /// `from_single_file(path, config=…)`.
+    public static func load(from url: URL, configFolder: URL? = nil) throws -> PipelineModels {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw WeightsError.cannotRead(file: url.path, reason: "no such file or folder")
         }
-        return isDirectory.boolValue ? try loadFolder(url) : try loadSingleFile(url)
+        return isDirectory.boolValue ? try loadFolder(url) : try loadSingleFile(url, configFolder: configFolder)
     }
 
     static func loadFolder(_ folder: URL) throws -> PipelineModels {
@@ -72,14 +74,14 @@ public struct PipelineModels: Sendable {
         return models
     }
 
-    static func loadSingleFile(_ url: URL) throws -> PipelineModels {
+    static func loadSingleFile(_ url: URL, configFolder: URL?) throws -> PipelineModels {
         let file = try WeightFile.open(url)
         let keys = Set(file.tensorNames)
         guard let architecture = CheckpointArchitecture.detect(singleFileKeys: keys) else {
             throw WeightsError.invalidConfig(file: url.path, problem: "not a Stable Diffusion 1.x/2.x/XL checkpoint "
                 + "(none of the marker tensors; a LoRA or membrane file is loaded with --membrane)")
         }
-        let configs = try bundledConfigFolder(architecture)
+        let configs = try configFolder ?? bundledConfigFolder(architecture)
         let vaeConfig = try AutoencoderConfiguration.load(from: configs.appendingPathComponent("vae/config.json"))
         let levels = vaeConfig.blockOutChannels.count
         let unetReader = ParameterReader(singleFile: file, component: .unet, vaeLevels: levels)
@@ -89,7 +91,8 @@ public struct PipelineModels: Sendable {
         if let declared = CheckpointArchitecture.declaredPrediction(singleFileKeys: keys) { scheduler.predictionType = declared }
         var models = PipelineModels(
             architecture: architecture,
-            tokenizer: try CLIPTokenizer(bundledWithPadToken: architecture == .sd2 ? "!" : "<|endoftext|>"),
+            tokenizer: try CLIPTokenizer.load(folder: configs.appendingPathComponent("tokenizer"),
+                                              defaultPadToken: architecture == .sd2 ? "!" : "<|endoftext|>"),
             textEncoder: try CLIPTextModel(configuration: try TextEncoderConfiguration.load(from: configs.appendingPathComponent("text_encoder/config.json")),
                                            parameters: textReader),
             tokenizer2: nil, textEncoder2: nil,
@@ -102,7 +105,7 @@ public struct PipelineModels: Sendable {
         var readers = [unetReader, vaeReader, textReader]
         if architecture == .sdxl {
             let reader2 = ParameterReader(singleFile: file, component: .textEncoder2, vaeLevels: levels)
-            models.tokenizer2 = try CLIPTokenizer(bundledWithPadToken: "!")
+            models.tokenizer2 = try CLIPTokenizer.load(folder: configs.appendingPathComponent("tokenizer_2"), defaultPadToken: "!")
             models.textEncoder2 = try CLIPTextModel(
                 configuration: try TextEncoderConfiguration.load(from: configs.appendingPathComponent("text_encoder_2/config.json")),
                 parameters: reader2)
