@@ -30,9 +30,12 @@ public final class ParameterReader: @unchecked Sendable {
     }
 
     private let sources: [String: Source]
+    /// Set for a reader that makes up seeded random parameters instead of reading files.
+    private let randomSeed: UInt64?
     private let description: String
     private let lock = NSLock()
     private var used: Set<String> = []
+    private var elementsRead = 0
 
     /// A diffusers component's weights (`unet/diffusion_pytorch_model.safetensors`, `text_encoder/model.safetensors`…).
     /// transformers 5 saves `CLIPTextModel` without the `text_model.` prefix; such keys are read as if they had it.
@@ -44,6 +47,7 @@ public final class ParameterReader: @unchecked Sendable {
             if isBareCLIPKey { sources["text_model." + name] = sources[name] }
         }
         self.sources = sources
+        randomSeed = nil
         description = file.path
     }
 
@@ -57,11 +61,34 @@ public final class ParameterReader: @unchecked Sendable {
             }
         }
         self.sources = sources
+        randomSeed = nil
         description = "\(file.path) (\(component.rawValue))"
+    }
+
+    /// Seeded random parameters of whatever shape a model asks for: full-size models from their real configs
+    /// with no weights on disk, for benchmarks and memory checks. Values are uniform in ±0.02 (keeping
+    /// activations finite); each tensor depends only on the seed and its key.
+    public init(randomWithSeed seed: UInt64) {
+        sources = [:]
+        randomSeed = seed
+        description = "random parameters (seed \(seed))"
     }
 
     /// Parameter `key` (diffusers naming), which must have `shape` once transformed.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        lock.withLock { elementsRead += shape.reduce(1, *) }
+        if let randomSeed {
+            var state = key.utf8.reduce(randomSeed ^ 0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+            return Tensor(shape: shape) { values in
+                for index in values.indices {
+                    // SplitMix64, top 24 bits → uniform in [-0.02, 0.02).
+                    state &+= 0x9E37_79B9_7F4A_7C15
+                    var z = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                    values[index] = (Float((z ^ (z >> 31)) >> 40) / Float(1 << 24) - 0.5) * 0.04
+                }
+            }
+        }
         guard let source = sources[key] else {
             throw LoadError.missing(source: description, key: key, expectedShape: shape)
         }
@@ -98,6 +125,9 @@ public final class ParameterReader: @unchecked Sendable {
             return stored.transposed().contiguous().reshaped(shape)
         }
     }
+
+    /// Parameters handed out so far (elements), for load reports and benchmarks.
+    public var parameterCount: Int { lock.withLock { elementsRead } }
 
     /// Stored tensors no parameter asked for so far, for the load report.
     public var unusedStoredKeys: [String] {

@@ -79,7 +79,7 @@ public struct PipelineModels: Sendable {
         let keys = Set(file.tensorNames)
         guard let architecture = CheckpointArchitecture.detect(singleFileKeys: keys) else {
             throw WeightsError.invalidConfig(file: url.path, problem: "not a Stable Diffusion 1.x/2.x/XL checkpoint "
-                + "(none of the marker tensors; a LoRA or membrane file is loaded with --membrane)")
+                + "(none of its marker tensors: a LoRA or membrane file is not a base model)")
         }
         let configs = try configFolder ?? bundledConfigFolder(architecture)
         let vaeConfig = try AutoencoderConfiguration.load(from: configs.appendingPathComponent("vae/config.json"))
