@@ -84,6 +84,14 @@ private func naiveConv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor?, strid
         }
     }
 
+    /// A column matrix of 72 × 1024 (> 2 × `Parallel.elementGrain`) is unrolled by two threads.
+    @Test func unrollsLargeInputsInParallel() {
+        let input = randomTensor([1, 8, 32, 32], seed: 23), weight = randomTensor([2, 8, 3, 3], seed: 24)
+        let expected = naiveConv2d(input, weight, bias: nil, stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1)
+        expectWithinBounds(Tensor.conv2d(input, weight: weight, padding: 1), expected.values, bounds: expected.bounds,
+                           shape: expected.shape, "parallel unrolling")
+    }
+
     @Test func acceptsStridedViews() {
         let input = randomTensor([3, 1, 6, 5], seed: 21).permuted([1, 0, 3, 2])  // [1, 3, 5, 6], not contiguous
         let weight = randomTensor([3, 3, 4, 2], seed: 22).permuted([3, 0, 2, 1])  // [2, 3, 4, 3]
@@ -121,5 +129,10 @@ private func naiveConv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor?, strid
                 #expect(output.element(at: index) == input[index[0], index[1], index[2] / scale, index[3] / scale])
             }
         }
+        // 4 planes of 64 × 64 outputs: large enough to be split across threads.
+        let large = randomTensor([1, 4, 32, 32], seed: 42)
+        let upsampled = large.upsampledNearest()
+        let expected = allIndices(upsampled.shape).map { Double(large[0, $0[1], $0[2] / 2, $0[3] / 2]) }
+        #expect(upsampled.toArray().map(Double.init) == expected)
     }
 }

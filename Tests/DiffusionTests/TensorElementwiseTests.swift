@@ -86,6 +86,8 @@ import Testing
              { 0.5 * $0 * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) },
              "gelu tanh"),
             (wide, { $0.abs() }, { Swift.abs($0) }, "abs"),
+            (wide, { $0.sin() }, { Foundation.sin($0) }, "sin"),
+            (wide, { $0.cos() }, { Foundation.cos($0) }, "cos"),
             (wide, { $0.pow(2) }, { $0 * $0 }, "pow 2"),
             (positive, { $0.pow(0.5) }, { $0.squareRoot() }, "pow 0.5"),
             (positive, { $0.pow(-1) }, { 1 / $0 }, "pow -1"),

@@ -77,6 +77,9 @@ private func naiveMatmul(_ a: Tensor, _ b: Tensor) -> (values: [Double], bounds:
         }
         #expect(Tensor.matmul(v, w).shape == [])
         #expect(Tensor.matmul(Tensor.zeros([3, 0]), Tensor.zeros([0, 2])).toArray() == [0, 0, 0, 0, 0, 0])
+        #expect(Tensor.linear(Tensor.zeros([2, 0]), weight: Tensor.zeros([3, 0])).toArray() == [0, 0, 0, 0, 0, 0])
+        #expect(Tensor.linear(Tensor.zeros([1, 0]), weight: Tensor.zeros([2, 0]), bias: Tensor([4, 5], shape: [2]))
+            .toArray() == [4, 5])
     }
 
     @Test func linearMatchesPyTorchLayout() {

@@ -130,4 +130,16 @@ private func naiveReduce(_ tensor: Tensor, axes: [Int], keepDims: Bool,
             }
         }
     }
+
+    /// Enough rows (> 2 × `Parallel.elementGrain` elements) that the row loops split across threads.
+    @Test func largeInputsSplitAcrossThreads() {
+        let input = randomTensor([70, 1000], seed: 51, in: -4...4)
+        let rows = (0..<70).map { row in (0..<1000).map { Double(input[row, $0]) } }
+        expectClose(input.sum(axis: -1), rows.map { $0.reduce(0, +) }, shape: [70], relative: 1e-6, "sum")
+        let softmax = rows.flatMap { row in
+            let total = row.map { Foundation.exp($0) }.reduce(0, +)
+            return row.map { Foundation.exp($0) / total }
+        }
+        expectClose(input.softmax(axis: 1), softmax, shape: [70, 1000], absolute: 1e-9, relative: 1e-5, "softmax")
+    }
 }

@@ -74,6 +74,21 @@ extension Tensor {
         return result
     }
 
+    /// A new contiguous tensor with `transform` applied 16 elements at a time (for the vectorised functions
+    /// of VectorMath.swift).
+    @inline(__always)
+    func mapVectors(_ transform: (FloatVector) -> FloatVector) -> Tensor {
+        let dense = contiguous()
+        let result = Tensor(uninitializedShape: shape)
+        let input = dense.elements, output = result.mutableElements
+        withExtendedLifetime(dense.storage) {
+            Parallel.forEachChunk(count: elementCount, minimumChunk: Parallel.elementGrain) { range in
+                transformVectors(input + range.lowerBound, output + range.lowerBound, count: range.count, transform)
+            }
+        }
+        return result
+    }
+
     // MARK: Arithmetic
 
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { combineElements(lhs, rhs, op: "add") { $0 + $1 } }
@@ -103,18 +118,20 @@ extension Tensor {
 
     // MARK: Functions
 
-    public func exp() -> Tensor { mapElements { Foundation.exp($0) } }
+    public func exp() -> Tensor { mapVectors(exponential) }
     public func log() -> Tensor { mapElements { Foundation.log($0) } }
     public func sqrt() -> Tensor { mapElements { $0.squareRoot() } }
     public func rsqrt() -> Tensor { mapElements { 1 / $0.squareRoot() } }
     public func tanh() -> Tensor { mapElements { Foundation.tanh($0) } }
     public func abs() -> Tensor { mapElements { Swift.abs($0) } }
+    public func sin() -> Tensor { mapElements { Foundation.sin($0) } }
+    public func cos() -> Tensor { mapElements { Foundation.cos($0) } }
 
-    /// 1 / (1 + e^(−x)), written so that neither branch overflows.
-    public func sigmoid() -> Tensor { mapElements(logistic) }
+    /// 1 / (1 + e^(−x)), computed without overflow for any x.
+    public func sigmoid() -> Tensor { mapVectors(logistic) }
 
     /// x · sigmoid(x) (also called swish), the UNet's activation.
-    public func silu() -> Tensor { mapElements { $0 * logistic($0) } }
+    public func silu() -> Tensor { mapVectors { $0 * logistic($0) } }
 
     public func gelu(approximation: GELUApproximation = .none) -> Tensor {
         switch approximation {
@@ -143,11 +160,4 @@ extension Tensor {
         precondition(low <= high, "clamp: min \(low) is above max \(high)")
         return mapElements { x in x.isNaN ? x : Swift.min(Swift.max(x, low), high) }
     }
-}
-
-@inline(__always)
-private func logistic(_ x: Float) -> Float {
-    if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
-    let e = Foundation.exp(x)
-    return e / (1 + e)
 }

@@ -51,6 +51,13 @@ extension Tensor {
         return (copied(), BLASMatrix(rowMajorWithColumns: columns))
     }
 
+    /// Strides of the axes before the last two (the batch axes) when broadcast to `batchShape`.
+    fileprivate func batchStrides(broadcastTo batchShape: [Int]) -> [Int] {
+        let batchAxes = Tensor(storage: storage, shape: Array(shape.dropLast(2)), strides: Array(strides.dropLast(2)),
+                               offset: offset)
+        return batchAxes.broadcastStrides(to: batchShape, op: "matmul")
+    }
+
     /// Matrix product with PyTorch's `matmul` rules: [.., m, k] · [.., k, n] → [.., m, n] with the batch axes
     /// broadcast; a 1-D first operand is a row vector and a 1-D second operand a column vector (the added axis is
     /// removed from the result).
@@ -77,9 +84,7 @@ extension Tensor {
         let (matrixA, layoutA) = a.asBLASOperand()
         let (matrixB, layoutB) = b.asBLASOperand()
         let output = result.mutableElements
-        let batchStridesB = Tensor(storage: matrixB.storage, shape: Array(matrixB.shape.dropLast(2)),
-                                   strides: Array(matrixB.strides.dropLast(2)), offset: 0)
-            .broadcastStrides(to: batchShape, op: "matmul")
+        let batchStridesB = matrixB.batchStrides(broadcastTo: batchShape)
         withExtendedLifetime((matrixA.storage, matrixB.storage)) {
             // When B is one matrix for every batch entry and A's batch is dense row-major, the whole batch
             // is one tall GEMM: [batch·m, k] · [k, n].
@@ -89,9 +94,7 @@ extension Tensor {
                       b: matrixB.elements, layoutB, c: output, ldc: n, beta: 0)
                 return
             }
-            let batchStridesA = Tensor(storage: matrixA.storage, shape: Array(matrixA.shape.dropLast(2)),
-                                       strides: Array(matrixA.strides.dropLast(2)), offset: 0)
-                .broadcastStrides(to: batchShape, op: "matmul")
+            let batchStridesA = matrixA.batchStrides(broadcastTo: batchShape)
             // One GEMM per batch entry, in order; BLAS threads each of them.
             let batches = StridedRows(shape: batchShape,
                                       strides: [batchShape.contiguousStrides, batchStridesA, batchStridesB])
@@ -120,13 +123,18 @@ extension Tensor {
         }
         let rows = input.shape.dropLast().reduce(1, *)
         let dense = input.contiguous()
-        let result = bias.map { $0.expanded(to: [rows, outFeatures]).copied() } ?? Tensor.zeros([rows, outFeatures])
-        guard rows > 0 && outFeatures > 0 && inFeatures > 0 else { return result.reshaped(input.shape.dropLast() + [outFeatures]) }
+        let outputShape = Array(input.shape.dropLast()) + [outFeatures]
+        guard inFeatures > 0 else {
+            return bias.map { $0.expanded(to: outputShape).copied() } ?? Tensor.zeros(outputShape)
+        }
+        let result = bias.map { $0.expanded(to: [rows, outFeatures]).copied() }
+            ?? Tensor(uninitializedShape: [rows, outFeatures])
+        guard rows > 0 && outFeatures > 0 else { return result.reshaped(outputShape) }
         let (matrixB, layoutB) = weight.transposed().asBLASOperand()
         withExtendedLifetime((dense.storage, matrixB.storage)) {
             sgemm(m: rows, n: outFeatures, k: inFeatures, a: dense.elements, BLASMatrix(rowMajorWithColumns: inFeatures),
-                  b: matrixB.elements, layoutB, c: result.mutableElements, ldc: outFeatures, beta: 1)
+                  b: matrixB.elements, layoutB, c: result.mutableElements, ldc: outFeatures, beta: bias == nil ? 0 : 1)
         }
-        return result.reshaped(input.shape.dropLast() + [outFeatures])
+        return result.reshaped(outputShape)
     }
 }

@@ -93,25 +93,20 @@ extension Tensor {
     /// e^x / Σ e^x along `axis`, computed as e^(x − max) so no exponent overflows.
     public func softmax(axis: Int) -> Tensor {
         alongLastAxis(axis, op: "softmax") { row, output, length in
-            let largest = row[largestIndex(row, length)]
-            var total = 0.0
-            for i in 0..<length {
-                output[i] = Foundation.exp(row[i] - largest)
-                total += Double(output[i])
-            }
-            let scale = Float(1 / total)
-            for i in 0..<length { output[i] *= scale }
+            let largest = largestValue(row, count: length)
+            transformVectors(row, output, count: length) { exponential($0 - largest) }
+            let scale = Float(1 / sumOfRow(output, length))
+            transformVectors(output, output, count: length) { $0 * scale }
         }
     }
 
     /// x − log Σ e^x along `axis`, as x − max − log Σ e^(x − max).
     public func logSoftmax(axis: Int) -> Tensor {
         alongLastAxis(axis, op: "logSoftmax") { row, output, length in
-            let largest = row[largestIndex(row, length)]
-            var total = 0.0
-            for i in 0..<length { total += Double(Foundation.exp(row[i] - largest)) }
-            let shift = largest + Float(Foundation.log(total))
-            for i in 0..<length { output[i] = row[i] - shift }
+            let largest = largestValue(row, count: length)
+            transformVectors(row, output, count: length) { exponential($0 - largest) }  // scratch for the sum
+            let shift = largest + Float(Foundation.log(sumOfRow(output, length)))
+            transformVectors(row, output, count: length) { $0 - shift }
         }
     }
 
