@@ -44,6 +44,6 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], exclude: ["Golden"]),
         .testTarget(name: "MembraneTests", dependencies: ["Membrane"]),
         // Runs the built `spm-workbench` binary as a subprocess (it sits next to the test bundle).
-        .testTarget(name: "WorkbenchTests", dependencies: []),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion"]),
     ]
 )

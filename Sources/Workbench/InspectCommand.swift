@@ -25,13 +25,9 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report: InspectReport
-        do {
-            report = try InspectReport(path: path)
-        } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode.failure
+        try reportingErrors {
+            let report = try InspectReport(path: path)
+            print(json ? report.json.prettyPrinted(sortedKeys: true) : report.text)
         }
-        print(json ? report.json.prettyPrinted(sortedKeys: true) : report.text)
     }
 }
