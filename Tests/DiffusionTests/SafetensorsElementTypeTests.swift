@@ -48,7 +48,7 @@ import Testing
             if distanceHigh < distanceLow { return high }
             return low & 1 == 0 ? low : high
         }
-        var generator = SafetensorsSeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         var values: [Float] = (0..<20_000).map { _ in
             Float(bitPattern: UInt32.random(in: 0..<0x7F00_0000, using: &generator)) * (Bool.random(using: &generator) ? 1 : -1)
         }
@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func floatEncodingsRoundTrip() throws {
-        var generator = SafetensorsSeededGenerator(seed: 11)
+        var generator = SplitMix64(seed: 11)
         let values: [Float] = (0..<1000).map { _ in Float.random(in: -70_000...70_000, using: &generator) } + [0, -0.0, 1, .infinity]
         for type in [ElementType.f32, .f64] {
             let bytes = try #require(type.encode(values))

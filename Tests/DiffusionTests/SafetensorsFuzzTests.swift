@@ -32,7 +32,7 @@ import Testing
 
     private static let baseMetadata = #""__metadata__":{"ss_network_dim":"1","prompts":"cat,dog"}"#
 
-    private static func randomNumberText(using generator: inout SafetensorsSeededGenerator) -> String {
+    private static func randomNumberText(using generator: inout SplitMix64) -> String {
         switch Int.random(in: 0..<8, using: &generator) {
         case 0: return "-1"
         case 1: return "1.5"
@@ -44,7 +44,7 @@ import Testing
         }
     }
 
-    private static func mutatedHeader(using generator: inout SafetensorsSeededGenerator) -> (String, [UInt8]) {
+    private static func mutatedHeader(using generator: inout SplitMix64) -> (String, [UInt8]) {
         var specs = baseSpecs
         var metadata = baseMetadata
         var data = (0..<dataSize).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -75,7 +75,7 @@ import Testing
         return (headerText(specs, metadata: metadata), data)
     }
 
-    private static func mutatedBytes(using generator: inout SafetensorsSeededGenerator) -> [UInt8] {
+    private static func mutatedBytes(using generator: inout SplitMix64) -> [UInt8] {
         let base = SafetensorsFixtures.file(
             header: headerText(baseSpecs, metadata: baseMetadata),
             data: (0..<dataSize).map { UInt8(truncatingIfNeeded: $0 * 37) })
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func mutatedFilesOpenConsistentlyOrThrowWeightsError() throws {
-        var generator = SafetensorsSeededGenerator(seed: 20_240_601)
+        var generator = SplitMix64(seed: 20_240_601)
         let directory = try SafetensorsFixtures.temporaryDirectory("fuzz")
         defer { try? FileManager.default.removeItem(at: directory) }
         var opened = 0
