@@ -69,6 +69,7 @@ struct UNetBenchmark: ParsableCommand {
 func peakResidentGiB() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+          // "VmHWM:\t  4571234 kB": the padding before the number shrinks to nothing for large values.
+          let kilobytes = Double(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") else { return 0 }
     return kilobytes / (1024 * 1024)
 }
