@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import TUI
+
+extension ImageModeChoice: ExpressibleByArgument {}
+
+/// `spm-workbench` (no arguments) or `spm-workbench tui`: the ncurses workbench.
+struct TUICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tui",
+        abstract: "Open the terminal workbench (the default when no command is given)."
+    )
+
+    @Option(help: "Base model to open (a diffusers folder or a single-file checkpoint).")
+    var model: String?
+
+    @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
+    var theme = "dark"
+
+    @Option(help: "How images are drawn: \(ImageModeChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var images = ImageModeChoice.auto
+
+    func run() throws {
+        WorkbenchLauncher.run(WorkbenchLauncher.Settings(
+            modelPath: model, themeName: theme, images: images, themeDirectories: TUICommand.themeDirectories()))
+    }
+
+    /// `themes/` in the working directory, then next to the executable's package (`.build/<config>/` sits two
+    /// levels below the repository), then an installed `share/spm-workbench/themes`.
+    static func themeDirectories() -> [URL] {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        return [
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("themes"),
+            executable.appendingPathComponent("../../themes").standardized,
+            executable.appendingPathComponent("../share/spm-workbench/themes").standardized,
+        ]
+    }
+}
