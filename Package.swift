@@ -41,5 +41,6 @@ let package = Package(
 
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
         .testTarget(name: "MembraneTests", dependencies: ["Membrane"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI"]),
     ]
 )

@@ -208,9 +208,17 @@ public final class TextTerminal: TerminalDriver {
 
     public func send(_ keys: Key...) { pendingKeys.append(contentsOf: keys) }
 
+    /// Once the script runs out the terminal answers Ctrl-C, so a test's app loop always ends.
     public func readKey(timeoutMilliseconds: Int) -> Key? {
-        pendingKeys.isEmpty ? nil : pendingKeys.removeFirst()
+        if pendingKeys.isEmpty {
+            scriptExhausted = true
+            return .control("c")
+        }
+        return pendingKeys.removeFirst()
     }
+
+    /// Whether the app asked for more keys than the script held.
+    public private(set) var scriptExhausted = false
 
     public func present(_ frame: Frame) {
         self.frame = frame

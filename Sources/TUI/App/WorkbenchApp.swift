@@ -98,7 +98,7 @@ public final class WorkbenchApp {
     /// The scopes consulted for a key, most specific first.
     var activeScopes: [KeyScope] {
         if prompt != nil { return [.always, .prompt] }
-        if helpVisible { return [.always, .help] }
+        if helpVisible { return [.always, .help, .global] }  // an overlay: the workbench's keys still work
         return [.always, screen.keyScope, .global]
     }
 
