@@ -42,9 +42,5 @@ static inline int spm_read_key(int *value) {
 }
 static inline int spm_key_code_yes(void) { return KEY_CODE_YES; }
 
-/* Columns a character takes on the terminal (glibc declares wcwidth only under _XOPEN_SOURCE). */
-extern int wcwidth(wchar_t c);
-static inline int spm_wcwidth(unsigned int c) { return wcwidth((wchar_t)c); }
-
 /* Raw bytes to the terminal after curses has drawn (pixel images); stdout is a C global Swift 6 may not touch. */
 static inline void spm_write_terminal(const char *bytes) { fputs(bytes, stdout); fflush(stdout); }
