@@ -16,6 +16,11 @@ public struct GraphicsPlacement: Equatable, Sendable {
     public let rect: Rect
     /// The complete escape sequence that draws the image (the driver positions the cursor first).
     public let escapeSequence: String
+
+    public init(rect: Rect, escapeSequence: String) {
+        self.rect = rect
+        self.escapeSequence = escapeSequence
+    }
 }
 
 /// Everything one redraw puts on screen.
@@ -135,15 +140,20 @@ public final class Terminal: TerminalDriver {
         if shown.map({ $0.width != cells.width || $0.height != cells.height }) ?? true {
             erase()  // after a resize curses' own idea of the screen is stale
         }
-        for (x, y) in cells.changedPositions(since: shown) {
+        let changed = cells.changedPositions(since: shown)
+        for (x, y) in changed {
             let cell = cells[x, y]
             if cell.isContinuation { continue }
             put(cell, x: x, y: y)
         }
         wnoutrefresh(spm_stdscr())
         doupdate()
-        // Pixel images live outside the cell grid: redraw them when they, or the cells under them, changed.
-        if frame.graphics != shownGraphics || shown != cells {
+        // Pixel images live outside the cell grid: send them again only when they changed or cells under
+        // them were redrawn (which paints over the image).
+        let covered = changed.contains { position in
+            frame.graphics.contains { $0.rect.contains(x: position.x, y: position.y) }
+        }
+        if frame.graphics != shownGraphics || covered {
             for placement in frame.graphics {
                 let move = "\u{1B}[\(placement.rect.y + 1);\(placement.rect.x + 1)H"
                 spm_write_terminal(move + placement.escapeSequence)
@@ -180,9 +190,6 @@ public final class Terminal: TerminalDriver {
         let number = color.cursesNumber
         return number < paletteSize ? number : -1
     }
-
-    /// Forgets what is on screen so the next frame is drawn in full (after a resize or a theme change).
-    public func invalidate() { shown = nil }
 
     public func close() {
         guard isOpen else { return }
