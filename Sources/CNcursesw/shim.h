@@ -42,5 +42,8 @@ static inline int spm_read_key(int *value) {
 }
 static inline int spm_key_code_yes(void) { return KEY_CODE_YES; }
 
+/* initscr exits the process when the terminal is unusable; newterm returns NULL instead, so we can say why. */
+static inline SCREEN *spm_newterm(void) { return newterm(NULL, stdout, stdin); }
+
 /* Raw bytes to the terminal after curses has drawn (pixel images); stdout is a C global Swift 6 may not touch. */
 static inline void spm_write_terminal(const char *bytes) { fputs(bytes, stdout); fflush(stdout); }

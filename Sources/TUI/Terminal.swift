@@ -11,6 +11,19 @@ public struct TerminalSize: Equatable, Sendable {
     }
 }
 
+/// Why the workbench could not take over the terminal.
+public enum TerminalError: Error, CustomStringConvertible {
+    case notATerminal
+    case unusableTerminal(String)
+
+    public var description: String {
+        switch self {
+        case .notATerminal: return "the workbench needs a terminal on stdin and stdout; use a headless command instead"
+        case .unusableTerminal(let term): return "TERM=\(term): curses cannot drive this terminal type"
+        }
+    }
+}
+
 /// An image that a pixel protocol (sixel, kitty) draws over a rectangle of cells, outside the cell grid.
 public struct GraphicsPlacement: Equatable, Sendable {
     public let rect: Rect
@@ -54,6 +67,7 @@ public final class Terminal: TerminalDriver {
     private var colorPairs: [PairKey: Int32] = [:]
     private var paletteSize: Int32 = 0
     private var currentTimeout: Int = -2
+    private var screen: OpaquePointer?
 
     private struct PairKey: Hashable {
         let foreground: Int32, background: Int32
@@ -63,12 +77,16 @@ public final class Terminal: TerminalDriver {
 
     /// Enters curses mode: raw keys (Ctrl-C arrives as a key, so quitting always goes through `close`), no
     /// echo, keypad decoding, colours when the terminal has them.
-    public func open() {
+    public func open() throws(TerminalError) {
         guard !isOpen else { return }
+        guard isatty(0) != 0, isatty(1) != 0 else { throw .notATerminal }
         setlocale(LC_ALL, "")  // without it braille and block characters print as garbage
+        guard let screen = spm_newterm() else {
+            throw .unusableTerminal(ProcessInfo.processInfo.environment["TERM"] ?? "(TERM not set)")
+        }
+        self.screen = screen
         // If anything ends the process without `close`, the terminal is still restored.
         atexit { if !isendwin() { endwin() } }
-        initscr()
         raw()
         noecho()
         nonl()
@@ -82,6 +100,9 @@ public final class Terminal: TerminalDriver {
         }
         isOpen = true
     }
+
+    /// Colours the terminal can show (0 without colour support).
+    public var colorCount: Int { Int(paletteSize) }
 
     public var size: TerminalSize {
         var rows: Int32 = 0, columns: Int32 = 0
@@ -194,6 +215,8 @@ public final class Terminal: TerminalDriver {
     public func close() {
         guard isOpen else { return }
         endwin()
+        if let screen { delscreen(screen) }
+        screen = nil
         isOpen = false
     }
 

@@ -21,7 +21,7 @@ struct TUICommand: ParsableCommand {
     var images = ImageModeChoice.auto
 
     func run() throws {
-        WorkbenchLauncher.run(WorkbenchLauncher.Settings(
+        try WorkbenchLauncher.run(WorkbenchLauncher.Settings(
             modelPath: model, themeName: theme, images: images, themeDirectories: TUICommand.themeDirectories()))
     }
 

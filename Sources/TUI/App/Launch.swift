@@ -19,7 +19,7 @@ public enum WorkbenchLauncher {
         }
     }
 
-    public static func run(_ settings: Settings) {
+    public static func run(_ settings: Settings) throws(TerminalError) {
         let environment = ProcessInfo.processInfo.environment
         setlocale(LC_ALL, "")
         let utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
@@ -28,10 +28,10 @@ public enum WorkbenchLauncher {
                                                     utf8: utf8)
         let library = ThemeLibrary.load(directories: settings.themeDirectories)
         let terminal = Terminal()
-        terminal.open()
+        try terminal.open()
         defer { terminal.close() }
         let app = WorkbenchApp(options: WorkbenchOptions(modelPath: settings.modelPath, imageProtocol: imageProtocol,
-                                                         paletteSize: Int(spm_colors())),
+                                                         paletteSize: terminal.colorCount),
                                themes: library.themes, initialTheme: library.index(of: settings.themeName) ?? 0)
         for problem in library.problems { app.append(LogEntry(.warning, problem)) }
         if library.index(of: settings.themeName) == nil {
