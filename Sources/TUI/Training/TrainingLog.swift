@@ -79,21 +79,28 @@ public struct TrainingRun: Sendable {
 
     public init() {}
 
+    /// Chart points, kept up to date as records arrive rather than rebuilt on every redraw.
+    private var erasePoints: [(x: Double, y: Double)] = []
+    private var anchorPoints: [(x: Double, y: Double)] = []
+    private var lossPoints: [(x: Double, y: Double)] = []
+
     public mutating func absorb(_ batch: TrainingLogParser.Batch) {
         records += batch.records
         problemCount += batch.problems.count
+        for record in batch.records {
+            let x = Double(record.step)
+            if let erase = record.eraseLoss { erasePoints.append((x, erase)) }
+            if let anchor = record.anchorLoss { anchorPoints.append((x, anchor)) }
+            lossPoints.append((x, record.loss))
+        }
     }
 
     public var latest: TrainingRecord? { records.last }
 
-    /// The chart's series: erase and anchor losses, and the total loss.
+    /// The chart's series: erase and anchor losses, and the total loss (series absent from the log are left out).
     public var series: [ChartSeries] {
-        func line(_ name: String, _ value: (TrainingRecord) -> Double?) -> ChartSeries? {
-            let points = records.compactMap { record in value(record).map { (x: Double(record.step), y: $0) } }
-            return points.isEmpty ? nil : ChartSeries(name: name, points: points)
-        }
-        return [line("erase", \.eraseLoss), line("anchor", \.anchorLoss), line("loss", { $0.loss })]
-            .compactMap { $0 }
+        [ChartSeries(name: "erase", points: erasePoints), ChartSeries(name: "anchor", points: anchorPoints),
+         ChartSeries(name: "loss", points: lossPoints)].filter { !$0.points.isEmpty }
     }
 
     /// Steps per second over the logged run, from the trainer's own clock (`elapsed_s`); nil without it.
