@@ -27,7 +27,9 @@ public struct TextPrompt {
 /// What screens may read from the app while drawing.
 public struct ScreenContext {
     public let log: LogBook
+    /// How `ImageView`s on this terminal draw (resolved from `--images`), and the colours it has.
     public let imageProtocol: ImageProtocol
+    public let paletteSize: Int
 }
 
 /// A full-screen page of the workbench. The config editor, membrane rack and generate/compare screens of

@@ -106,8 +106,9 @@ public final class WorkbenchApp {
         needsRedraw = true
         if key == .resize { return }
         let binding = keyMap.binding(for: key, in: activeScopes)
-        if prompt != nil, binding == nil {
-            if prompt!.field.edit(with: key) { hint = nil } else { hint = "\(key.label) does nothing in a text field" }
+        if var editing = prompt, binding == nil {
+            hint = editing.field.edit(with: key) ? nil : "\(key.label) does nothing in a text field"
+            prompt = editing
             return
         }
         guard let binding else {
@@ -225,7 +226,7 @@ public final class WorkbenchApp {
     }
 
     private func drawBody(on surface: inout Surface) {
-        let context = ScreenContext(log: log, imageProtocol: options.imageProtocol)
+        let context = ScreenContext(log: log, imageProtocol: options.imageProtocol, paletteSize: options.paletteSize)
         var screenArea = surface.local
         // The monitor keeps the latest messages in view when there is room; the log screen shows them all.
         if !(screen is LogScreen), surface.height >= 18 {
