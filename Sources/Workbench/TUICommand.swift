@@ -17,7 +17,7 @@ struct TUICommand: ParsableCommand {
     @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
     var theme = "dark"
 
-    @Option(help: "How images are drawn: \(ImageModeChoice.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "How images are drawn; auto asks the terminal (kitty and sixel graphics, else Unicode blocks).")
     var images = ImageModeChoice.auto
 
     func run() throws {
