@@ -21,9 +21,11 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // The CPU diffusion engine: tensors, weights, models, schedulers. No UI, no SPM knowledge.
-        .target(name: "Diffusion", dependencies: ["CBLAS", "CPNG", "CYAML"]),
+        .target(name: "Diffusion", dependencies: ["CBLAS", "CPNG", "CYAML", "CZlib"],
+                resources: [.copy("Resources")]),
         // The SPM method on top of the engine: adapters, files, training, transport, merging, evaluation.
         .target(name: "Membrane", dependencies: ["Diffusion"]),
         // The ncurses workbench: screens and widgets; it draws what the core sends and never computes.
@@ -39,8 +41,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], exclude: ["Golden"]),
         .testTarget(name: "MembraneTests", dependencies: ["Membrane"]),
+        // Runs the built `spm-workbench` binary as a subprocess (it sits next to the test bundle).
+        .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion"]),
+        // Widgets and app logic in memory, plus the real binary driven in tmux.
         .testTarget(name: "TUITests", dependencies: ["TUI"]),
     ]
 )

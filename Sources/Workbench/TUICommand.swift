@@ -25,15 +25,16 @@ struct TUICommand: ParsableCommand {
             modelPath: model, themeName: theme, images: images, themeDirectories: TUICommand.themeDirectories()))
     }
 
-    /// `themes/` in the working directory, then next to the executable's package (`.build/<config>/` sits two
-    /// levels below the repository), then an installed `share/spm-workbench/themes`.
+    /// `themes/` in the working directory, then in the executable's folder and the folders above it (a build
+    /// sits in `.build/<triple>/<config>/` inside the repository), then an installed `share/spm-workbench/themes`.
     static func themeDirectories() -> [URL] {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        return [
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("themes"),
-            executable.appendingPathComponent("../../themes").standardized,
-            executable.appendingPathComponent("../share/spm-workbench/themes").standardized,
-        ]
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var directories = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("themes")]
+        let installed = folder.appendingPathComponent("../share/spm-workbench/themes").standardized
+        for _ in 0..<4 {
+            directories.append(folder.appendingPathComponent("themes"))
+            folder = folder.deletingLastPathComponent()
+        }
+        return directories + [installed]
     }
 }

@@ -38,7 +38,43 @@ struct ThemeTests {
         #expect(throws: DecodingError.self) { try JSONDecoder().decode(Theme.self, from: Data(noChart.utf8)) }
     }
 
-    @Test("without a decoder or files the library is the built-in dark theme")
+    static let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("themes")
+
+    @Test("the shipped themes decode; dark.yaml is the built-in theme")
+    func shippedThemes() {
+        let library = ThemeLibrary.load(directories: [ThemeTests.shipped])
+        #expect(library.problems.isEmpty, "\(library.problems)")
+        #expect(library.themes.map(\.name).sorted() == ["dark", "high-contrast", "light"])
+        #expect(library.themes[library.index(of: "dark")!] == .dark)
+        let contrast = library.themes[library.index(of: "high-contrast")!]
+        #expect(contrast.boldAccents && contrast.background.terminalColor == .indexed(0))
+        #expect(contrast.text.terminalColor == .indexed(15))
+        let light = library.themes[library.index(of: "light")!]
+        #expect(light.background.terminalColor == .indexed(255) && light.chart.count == 4)
+    }
+
+    @Test("a bad theme file is one line naming file, line and field; the built-in theme stays")
+    func badThemeFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("themes-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let dark = try String(contentsOf: ThemeTests.shipped.appendingPathComponent("dark.yaml"), encoding: .utf8)
+        try dark.replacingOccurrences(of: "name: dark", with: "name: broken")
+            .replacingOccurrences(of: "warning: 214", with: "warning: orangeish")
+            .write(to: directory.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+        try "name: typo\ntext_colour: 1\n".write(to: directory.appendingPathComponent("typo.yaml"), atomically: true,
+                                                  encoding: .utf8)
+        let library = ThemeLibrary.load(directories: [directory])
+        #expect(library.themes == [.dark])
+        #expect(library.problems.count == 2)
+        let broken = try #require(library.problems.first)
+        #expect(broken.hasPrefix(directory.appendingPathComponent("broken.yaml").path + ":9: warning: "))
+        #expect(broken.contains("orangeish"))
+        #expect(library.problems.allSatisfy { !$0.contains("\n") })
+    }
+
+    @Test("no theme files: the built-in dark theme alone")
     func builtIn() {
         let library = ThemeLibrary.load(directories: [URL(fileURLWithPath: "/nonexistent")])
         #expect(library.themes == [.dark] && library.problems.isEmpty)

@@ -6,9 +6,14 @@ import Testing
 final class TmuxSession {
     static let tmuxPath = ["/usr/bin/tmux", "/usr/local/bin/tmux", "/bin/tmux"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
-    /// The debug binary `swift build` leaves in `.build/debug/`, found from this file's place in the repository.
-    static let binaryPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/spm-workbench").path
+    /// The binary `swift test` builds next to the test bundle (debug or release), else the debug build.
+    static let binaryPath: String = {
+        let besideBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("spm-workbench").path
+        if FileManager.default.isExecutableFile(atPath: besideBundle) { return besideBundle }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/spm-workbench").path
+    }()
     static var available: Bool { tmuxPath != nil && FileManager.default.isExecutableFile(atPath: binaryPath) }
 
     let socket = "spmwb-\(UUID().uuidString.prefix(8))"
@@ -77,6 +82,9 @@ final class TmuxSession {
 
     func screen() -> String { (try? tmux("capture-pane", "-p", "-t", "main")) ?? "" }
 
+    /// The screen with its colours as escape sequences.
+    func coloredScreen() -> String { (try? tmux("capture-pane", "-e", "-p", "-t", "main")) ?? "" }
+
     /// The screen once `condition` holds, or nil after `timeout` seconds.
     func waitFor(timeout: Double = 10, _ condition: (String) -> Bool) -> String? {
         let deadline = Date().addingTimeInterval(timeout)
@@ -111,13 +119,15 @@ final class TmuxSession {
             Thread.sleep(forTimeInterval: 0.05)
         } while Date() < deadline
         #expect(command == "sh", "the workbench process is still in the foreground")
-        try type("stty -a | tr ' ;' '\\n\\n' | grep -c -x -e echo -e icanon")
-        #expect(waitFor { $0.split(separator: "\n").contains("2") } != nil, "tty modes not restored: \(screen())")
+        let marker = "modes-\(UUID().uuidString.prefix(6))"
+        try type("echo \(marker)-$(stty -a | tr ' ;' '\\n\\n' | grep -c -x -e echo -e icanon)")
+        #expect(waitFor { $0.split(separator: "\n").contains { $0 == "\(marker)-2" } } != nil,
+                "tty modes not restored (echo and icanon): \(screen())")
     }
 }
 
 @Suite("Workbench in tmux", .serialized,
-       .enabled(if: TmuxSession.available, "needs tmux and the debug binary .build/debug/spm-workbench (swift build)"))
+       .enabled(if: TmuxSession.available, "needs tmux and a built spm-workbench binary (swift build)"))
 struct TmuxTests {
     @Test("opens, ? shows every key, unknown keys hint, q quits and restores the terminal")
     func openHelpQuit() throws {
@@ -189,6 +199,23 @@ struct TmuxTests {
         #expect(grown != nil, "layout not redrawn at 90x28: \(session.screen())")
         #expect(grown?.split(separator: "\n").first?.contains("1 Training monitor") == true)
         try session.keys("C-c")
+        try session.expectShellRestored()
+    }
+
+    @Test("--theme picks a theme file (its colours reach the screen); t cycles; an unknown name falls back")
+    func themes() throws {
+        let session = try TmuxSession()
+        let light = try session.startWorkbench("--images symbols --theme light")
+        #expect(light.contains("theme: light"))
+        #expect(session.coloredScreen().contains("48;5;255"), "the light background is not on screen")
+        try session.keys("t")
+        #expect(session.waitFor { !$0.contains("theme: light") && $0.contains("theme: ") } != nil)
+        try session.keys("q")
+        try session.expectShellRestored()
+        let fallback = try session.startWorkbench("--images symbols --theme nosuch")
+        #expect(fallback.contains("theme: dark"))
+        #expect(fallback.contains("theme nosuch not found; using dark"))
+        try session.keys("q")
         try session.expectShellRestored()
     }
 

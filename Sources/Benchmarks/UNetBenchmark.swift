@@ -1,0 +1,74 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+
+/// `spm-bench unet`: one UNet forward of a full-size model built from its real config with seeded random
+/// weights (no checkpoint needed), timed, with the process's peak resident memory.
+struct UNetBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unet",
+        abstract: "Time one UNet forward of SD1.5, SD2.1 or SDXL (random weights from the real config) (JSON).")
+
+    @Option(help: "sd15, sd21 or sdxl (the bundled configs).")
+    var model = "sd15"
+
+    @Option(help: "Latent height and width (64 = 512 px for SD1.5; 128 = 1024 px for SDXL).")
+    var latent = 64
+
+    @Option(help: "Samples per batch (2 = one classifier-free-guidance step).")
+    var batch = 1
+
+    @Option(help: "Timed forwards (the median is reported, after one warm-up).")
+    var repeats = 2
+
+    @Option(help: "Threads.")
+    var threads = 2
+
+    struct Report: Encodable {
+        let benchmark = "unet forward fp32"
+        let model: String
+        let latent: [Int]
+        let parameters: Int
+        let threads: Int
+        let blasCore: String
+        let loadSeconds: Double
+        let medianSeconds: Double
+        let peakRSSGiB: Double
+    }
+
+    func run() throws {
+        guard let architecture = CheckpointArchitecture.allCases.first(where: { $0.bundledConfigName == model }) else {
+            throw ValidationError("--model \(model): expected sd15, sd21 or sdxl")
+        }
+        ComputeEnvironment.setThreadCount(threads)
+        let folder = try PipelineModels.bundledConfigFolder(architecture)
+        let configuration = try UNetConfiguration.load(from: folder.appendingPathComponent("unet/config.json"))
+        let clock = ContinuousClock()
+        var unet: UNet2DConditionModel?
+        let parameters = ParameterReader(randomWithSeed: 1)
+        let load = clock.measure { unet = try? UNet2DConditionModel(configuration: configuration, parameters: parameters) }
+        guard let unet else { throw ValidationError("could not build the \(model) UNet") }
+        let sample = benchmarkTensor([batch, 4, latent, latent], seed: 2)
+        let context = benchmarkTensor([batch, 77, configuration.crossAttentionDim], seed: 3)
+        let added = configuration.textTimeEmbedding.map { textTime in
+            UNet2DConditionModel.AddedConditions(
+                pooledText: benchmarkTensor([batch, textTime.inputDimension - 6 * textTime.timeIdDimension], seed: 4),
+                timeIDs: Tensor(Array(repeating: [1024, 1024, 0, 0, 1024, 1024], count: batch).flatMap { $0 }, shape: [batch, 6]))
+        }
+        let seconds = medianMilliseconds(repeats: repeats) {
+            _ = unet(sample, timesteps: Array(repeating: 500, count: batch), context: context, added: added)
+        } / 1000
+        try printJSON(Report(model: model, latent: [batch, 4, latent, latent], parameters: parameters.parameterCount,
+                             threads: threads, blasCore: ComputeEnvironment.blasCoreName,
+                             loadSeconds: Double(load.components.seconds) + Double(load.components.attoseconds) * 1e-18,
+                             medianSeconds: seconds, peakRSSGiB: peakResidentGiB()))
+    }
+}
+
+/// The process's peak resident set (VmHWM in /proc/self/status), in GiB.
+func peakResidentGiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes / (1024 * 1024)
+}

@@ -1,0 +1,20 @@
+/// PyTorch's `nn.Conv2d` with square kernels: weight [out, in, k, k], bias [out].
+public struct Conv2d: Sendable {
+    public var weight: Tensor
+    public var bias: Tensor?
+    public var stride: Int
+    public var padding: Int
+
+    public init(_ parameters: ScopedParameters, inChannels: Int, outChannels: Int, kernel: Int,
+                stride: Int = 1, padding: Int = 0, bias hasBias: Bool = true) throws {
+        weight = try parameters.tensor("weight", shape: [outChannels, inChannels, kernel, kernel])
+        bias = hasBias ? try parameters.tensor("bias", shape: [outChannels]) : nil
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        Tensor.conv2d(input, weight: weight, bias: bias, stride: SpatialPair(stride, stride),
+                      padding: SpatialPair(padding, padding))
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+
+/// A tensor a model asked for that the files cannot give: one line naming the key (and both shapes).
+public enum LoadError: Error, Equatable, Sendable, CustomStringConvertible {
+    case missing(source: String, key: String, expectedShape: [Int])
+    case misShaped(source: String, key: String, expectedShape: [Int], foundShape: [Int])
+    case notAFloatTensor(source: String, key: String, dtype: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let source, let key, let shape):
+            return "\(source): tensor \"\(key)\" is missing (expected shape \(shape))"
+        case .misShaped(let source, let key, let expected, let found):
+            return "\(source): tensor \"\(key)\" has shape \(found), expected \(expected)"
+        case .notAFloatTensor(let source, let key, let dtype):
+            return "\(source): tensor \"\(key)\" is \(dtype), expected a floating-point type"
+        }
+    }
+}
+
+/// The tensors of one model component by diffusers key, from wherever they are stored: a diffusers component
+/// file (keys as they are) or a single-file checkpoint (keys through `SingleFileKeyMap`, with its transforms).
+/// Models build themselves by asking it for each parameter with the shape their configuration implies; it
+/// records which stored tensors were used, so a load can report what it left unread.
+public final class ParameterReader: @unchecked Sendable {
+    private struct Source {
+        var file: SafetensorsFile
+        var storedKey: String
+        var transform: SingleFileKeyMap.Transform
+    }
+
+    private let sources: [String: Source]
+    /// Set for a reader that makes up seeded random parameters instead of reading files.
+    private let randomSeed: UInt64?
+    private let description: String
+    private let lock = NSLock()
+    private var used: Set<String> = []
+    private var elementsRead = 0
+
+    /// A diffusers component's weights (`unet/diffusion_pytorch_model.safetensors`, `text_encoder/model.safetensors`…).
+    /// transformers 5 saves `CLIPTextModel` without the `text_model.` prefix; such keys are read as if they had it.
+    public init(componentFile file: SafetensorsFile) {
+        var sources: [String: Source] = [:]
+        for name in file.tensorNames {
+            sources[name] = Source(file: file, storedKey: name, transform: .identity)
+            let isBareCLIPKey = ["embeddings.", "encoder.layers.", "final_layer_norm."].contains(where: name.hasPrefix)
+            if isBareCLIPKey { sources["text_model." + name] = sources[name] }
+        }
+        self.sources = sources
+        randomSeed = nil
+        description = file.path
+    }
+
+    /// One component of a single-file (LDM/SGM) checkpoint.
+    public init(singleFile file: SafetensorsFile, component: SingleFileKeyMap.Component, vaeLevels: Int = 4) {
+        var sources: [String: Source] = [:]
+        for name in file.tensorNames {
+            guard case .tensors(let targets) = SingleFileKeyMap.map(name, vaeLevels: vaeLevels) else { continue }
+            for target in targets where target.component == component {
+                sources[target.key] = Source(file: file, storedKey: name, transform: target.transform)
+            }
+        }
+        self.sources = sources
+        randomSeed = nil
+        description = "\(file.path) (\(component.rawValue))"
+    }
+
+    /// Seeded random parameters of whatever shape a model asks for: full-size models from their real configs
+    /// with no weights on disk, for benchmarks and memory checks. Values are uniform in ±0.02 (keeping
+    /// activations finite); each tensor depends only on the seed and its key.
+    public init(randomWithSeed seed: UInt64) {
+        sources = [:]
+        randomSeed = seed
+        description = "random parameters (seed \(seed))"
+    }
+
+    /// Parameter `key` (diffusers naming), which must have `shape` once transformed.
+    public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        lock.withLock { elementsRead += shape.reduce(1, *) }
+        if let randomSeed {
+            var state = key.utf8.reduce(randomSeed ^ 0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
+            return Tensor(shape: shape) { values in
+                for index in values.indices {
+                    // SplitMix64, top 24 bits → uniform in [-0.02, 0.02).
+                    state &+= 0x9E37_79B9_7F4A_7C15
+                    var z = (state ^ (state >> 30)) &* 0xBF58_476D_1CE4_E5B9
+                    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+                    values[index] = (Float((z ^ (z >> 31)) >> 40) / Float(1 << 24) - 0.5) * 0.04
+                }
+            }
+        }
+        guard let source = sources[key] else {
+            throw LoadError.missing(source: description, key: key, expectedShape: shape)
+        }
+        let info = try source.file.info(source.storedKey)
+        guard [.f32, .f16, .bf16, .f64].contains(info.dtype) else {
+            throw LoadError.notAFloatTensor(source: description, key: source.storedKey, dtype: info.dtype.rawValue)
+        }
+        let storedShape = info.shape
+        let transformedShape: [Int]
+        switch source.transform {
+        case .identity: transformedShape = storedShape
+        case .squeezeConv1x1:
+            transformedShape = storedShape.count == 4 && storedShape[2] == 1 && storedShape[3] == 1
+                ? Array(storedShape.prefix(2)) : storedShape
+        case .splitRows(_, let count):
+            transformedShape = storedShape.isEmpty || storedShape[0] % count != 0
+                ? storedShape : [storedShape[0] / count] + storedShape.dropFirst()
+        case .transpose:
+            transformedShape = storedShape.count == 2 ? storedShape.reversed() : storedShape
+        }
+        guard transformedShape == shape else {
+            throw LoadError.misShaped(source: description, key: key, expectedShape: shape, foundShape: transformedShape)
+        }
+        let raw = try source.file.rawBytes(source.storedKey)
+        let stored = Tensor(shape: storedShape) { info.dtype.decode(raw, into: $0) }
+        lock.withLock { _ = used.insert(source.storedKey) }
+        switch source.transform {
+        case .identity, .squeezeConv1x1:
+            return stored.reshaped(shape)
+        case .splitRows(let part, let count):
+            let rows = storedShape[0] / count
+            return stored.narrowed(axis: 0, start: part * rows, length: rows).contiguous().reshaped(shape)
+        case .transpose:
+            return stored.transposed().contiguous().reshaped(shape)
+        }
+    }
+
+    /// Parameters handed out so far (elements), for load reports and benchmarks.
+    public var parameterCount: Int { lock.withLock { elementsRead } }
+
+    /// Stored tensors no parameter asked for so far, for the load report.
+    public var unusedStoredKeys: [String] {
+        let all = Set(sources.values.map(\.storedKey))
+        return lock.withLock { all.subtracting(used) }.sorted()
+    }
+
+    /// A view that prefixes every key with `prefix.`, so a module reads its own parameters by local names.
+    public func scoped(_ prefix: String) -> ScopedParameters { ScopedParameters(reader: self, prefix: prefix) }
+}
+
+/// Parameters of one module: `ParameterReader` keys under a prefix.
+public struct ScopedParameters: Sendable {
+    let reader: ParameterReader
+    let prefix: String
+
+    public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+        try reader.tensor(prefix.isEmpty ? name : prefix + "." + name, shape: shape)
+    }
+
+    public func scoped(_ name: String) -> ScopedParameters {
+        ScopedParameters(reader: reader, prefix: prefix.isEmpty ? name : prefix + "." + name)
+    }
+}

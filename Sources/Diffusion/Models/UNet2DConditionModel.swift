@@ -1,0 +1,159 @@
+/// diffusers' `UNet2DConditionModel` for SD1.x, SD2.x and the SDXL family, built from its configuration.
+/// Parameter names mirror diffusers' (`down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k.weight`).
+public struct UNet2DConditionModel: Sendable {
+    /// SDXL's extra conditioning per sample.
+    public struct AddedConditions: Sendable {
+        /// Pooled text embedding [batch, pooledWidth] (from the second text encoder).
+        public var pooledText: Tensor
+        /// original height, original width, crop top, crop left, target height, target width: [batch, 6].
+        public var timeIDs: Tensor
+
+        public init(pooledText: Tensor, timeIDs: Tensor) {
+            self.pooledText = pooledText
+            self.timeIDs = timeIDs
+        }
+    }
+
+    struct Level: Sendable {
+        var resnets: [ResnetBlock]
+        var attentions: [SpatialTransformer]
+        /// Downsampler conv (down path) or upsampler conv (up path); nil on the last level of each path.
+        var resample: Conv2d?
+    }
+
+    public let configuration: UNetConfiguration
+    let timeLinear1: Linear, timeLinear2: Linear
+    let addedLinear1: Linear?, addedLinear2: Linear?
+    let convIn: Conv2d
+    let down: [Level]
+    let midResnets: [ResnetBlock]
+    let midAttention: SpatialTransformer
+    let up: [Level]
+    let normOut: GroupNorm
+    let convOut: Conv2d
+
+    public init(configuration: UNetConfiguration, parameters: ParameterReader) throws {
+        self.configuration = configuration
+        let c = configuration
+        let p = parameters.scoped("")
+        let base = c.downLevels[0].outChannels, timeWidth = c.timeEmbeddingDim
+        timeLinear1 = try Linear(p.scoped("time_embedding.linear_1"), inFeatures: base, outFeatures: timeWidth)
+        timeLinear2 = try Linear(p.scoped("time_embedding.linear_2"), inFeatures: timeWidth, outFeatures: timeWidth)
+        if let added = c.textTimeEmbedding {
+            addedLinear1 = try Linear(p.scoped("add_embedding.linear_1"), inFeatures: added.inputDimension, outFeatures: timeWidth)
+            addedLinear2 = try Linear(p.scoped("add_embedding.linear_2"), inFeatures: timeWidth, outFeatures: timeWidth)
+        } else {
+            addedLinear1 = nil
+            addedLinear2 = nil
+        }
+        convIn = try Conv2d(p.scoped("conv_in"), inChannels: c.inChannels, outChannels: base, kernel: 3, padding: 1)
+
+        func resnet(_ scope: ScopedParameters, _ inChannels: Int, _ outChannels: Int) throws -> ResnetBlock {
+            try ResnetBlock(scope, inChannels: inChannels, outChannels: outChannels, timeChannels: timeWidth,
+                            groups: c.normGroups, epsilon: c.normEpsilon)
+        }
+        func transformer(_ scope: ScopedParameters, _ level: UNetConfiguration.Level) throws -> SpatialTransformer {
+            try SpatialTransformer(scope, channels: level.outChannels, contextWidth: c.crossAttentionDim,
+                                   heads: level.attentionHeads, depth: level.transformerDepth, groups: c.normGroups,
+                                   linear: c.useLinearProjection)
+        }
+
+        var channels = base
+        var skipChannels = [base]
+        var down: [Level] = []
+        for (index, level) in c.downLevels.enumerated() {
+            let scope = p.scoped("down_blocks.\(index)")
+            var resnets: [ResnetBlock] = [], attentions: [SpatialTransformer] = []
+            for layer in 0..<level.layers {
+                resnets.append(try resnet(scope.scoped("resnets.\(layer)"), channels, level.outChannels))
+                channels = level.outChannels
+                if level.hasAttention { attentions.append(try transformer(scope.scoped("attentions.\(layer)"), level)) }
+                skipChannels.append(channels)
+            }
+            let isLast = index == c.downLevels.count - 1
+            let downsampler = isLast ? nil : try Conv2d(scope.scoped("downsamplers.0.conv"), inChannels: channels,
+                                                        outChannels: channels, kernel: 3, stride: 2,
+                                                        padding: c.downsamplePadding)
+            if !isLast { skipChannels.append(channels) }
+            down.append(Level(resnets: resnets, attentions: attentions, resample: downsampler))
+        }
+        self.down = down
+
+        let deepest = c.downLevels[c.downLevels.count - 1]
+        var midLevel = deepest
+        midLevel.transformerDepth = c.midTransformerDepth
+        midResnets = try [resnet(p.scoped("mid_block.resnets.0"), channels, channels),
+                          resnet(p.scoped("mid_block.resnets.1"), channels, channels)]
+        midAttention = try transformer(p.scoped("mid_block.attentions.0"), midLevel)
+
+        var up: [Level] = []
+        for (index, level) in c.upLevels.enumerated() {
+            let scope = p.scoped("up_blocks.\(index)")
+            var resnets: [ResnetBlock] = [], attentions: [SpatialTransformer] = []
+            for layer in 0..<level.layers {
+                let skip = skipChannels.removeLast()
+                resnets.append(try resnet(scope.scoped("resnets.\(layer)"), channels + skip, level.outChannels))
+                channels = level.outChannels
+                if level.hasAttention { attentions.append(try transformer(scope.scoped("attentions.\(layer)"), level)) }
+            }
+            let isLast = index == c.upLevels.count - 1
+            let upsampler = isLast ? nil : try Conv2d(scope.scoped("upsamplers.0.conv"), inChannels: channels,
+                                                      outChannels: channels, kernel: 3, padding: 1)
+            up.append(Level(resnets: resnets, attentions: attentions, resample: upsampler))
+        }
+        self.up = up
+        normOut = try GroupNorm(p.scoped("conv_norm_out"), groups: c.normGroups, channels: base, epsilon: c.normEpsilon)
+        convOut = try Conv2d(p.scoped("conv_out"), inChannels: base, outChannels: c.outChannels, kernel: 3, padding: 1)
+    }
+
+    /// Latent height and width must be divisible by this (each down level halves them).
+    public var spatialMultiple: Int { 1 << (configuration.downLevels.count - 1) }
+
+    /// The noise prediction for `sample` [batch, C, H, W] at `timesteps` (one per sample), conditioned on the
+    /// text `context` [batch, tokens, crossAttentionDim] (and, for SDXL, `added`).
+    public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor, added: AddedConditions? = nil) -> Tensor {
+        let c = configuration
+        let batch = sample.shape[0]
+        precondition(timesteps.count == batch && context.shape[0] == batch,
+                     "UNet: \(batch) samples, \(timesteps.count) timesteps, context \(context.shape)")
+        precondition(sample.shape[2] % spatialMultiple == 0 && sample.shape[3] % spatialMultiple == 0,
+                     "UNet: latent size \(sample.shape[2])×\(sample.shape[3]) must be divisible by \(spatialMultiple)")
+        var embedding = timeLinear2(timeLinear1(timestepEmbedding(timesteps, dimension: c.downLevels[0].outChannels,
+                                                                  flipSinToCos: c.flipSinToCos,
+                                                                  frequencyShift: c.frequencyShift)).silu())
+        if let addedLinear1, let addedLinear2, let textTime = c.textTimeEmbedding {
+            guard let added else { preconditionFailure("UNet: this model needs pooled text and time ids (SDXL)") }
+            let ids = added.timeIDs.toArray()
+            let timeEmbedding = timestepEmbedding(ids, dimension: textTime.timeIdDimension, flipSinToCos: true,
+                                                  frequencyShift: 0).reshaped([batch, 6 * textTime.timeIdDimension])
+            let input = Tensor.concat([added.pooledText, timeEmbedding], axis: 1)
+            embedding = embedding + addedLinear2(addedLinear1(input).silu())
+        }
+        let activatedEmbedding = embedding.silu()
+
+        var h = convIn(sample)
+        var skips = [h]
+        for level in down {
+            for (layer, resnet) in level.resnets.enumerated() {
+                h = resnet(h, timeEmbedding: activatedEmbedding)
+                if !level.attentions.isEmpty { h = level.attentions[layer](h, context: context) }
+                skips.append(h)
+            }
+            if let downsampler = level.resample {
+                h = downsampler(h)
+                skips.append(h)
+            }
+        }
+        h = midResnets[0](h, timeEmbedding: activatedEmbedding)
+        h = midAttention(h, context: context)
+        h = midResnets[1](h, timeEmbedding: activatedEmbedding)
+        for level in up {
+            for (layer, resnet) in level.resnets.enumerated() {
+                h = resnet(Tensor.concat([h, skips.removeLast()], axis: 1), timeEmbedding: activatedEmbedding)
+                if !level.attentions.isEmpty { h = level.attentions[layer](h, context: context) }
+            }
+            if let upsampler = level.resample { h = upsampler(h.upsampledNearest()) }
+        }
+        return convOut(normOut(h).silu())
+    }
+}

@@ -1,0 +1,158 @@
+// 2-D convolution (PyTorch's conv2d, cross-correlation) by im2col + GEMM. For each image and group, the input
+// patches under every output pixel are unrolled into a [C/groups·kh·kw, pixels] column matrix, and the
+// weights [O/groups, C/groups·kh·kw] multiply it in one sgemm straight into the output planes. 1×1 stride-1
+// convolutions need no unrolling: the input planes already are that matrix.
+
+/// A (height, width) pair for strides, padding and dilation; an integer literal means the same value for both.
+public struct SpatialPair: Sendable, Equatable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+    public var height: Int
+    public var width: Int
+
+    public init(_ height: Int, _ width: Int) {
+        self.height = height
+        self.width = width
+    }
+
+    public init(integerLiteral value: Int) { self.init(value, value) }
+
+    public var description: String { "(\(height), \(width))" }
+}
+
+extension Tensor {
+    /// The column buffer is tiled over output rows to stay under this many elements (16 MiB). Unbounded, VAE
+    /// convs at 512×512 would unroll to over a gigabyte; and below glibc's 32 MiB dynamic mmap threshold the
+    /// buffer is reused from the heap instead of arriving as fresh pages to fault in on every call (measured on
+    /// SD1.5's 320-channel 3×3 conv: 64 MiB tiles ~40% slower than 16 MiB ones; 4 MiB no faster).
+    static let im2colElementBudget = 4 << 20
+
+    /// input [N, C, H, W] ⋆ weight [O, C/groups, kh, kw] (+ bias [O]) → [N, O, H', W'] with
+    /// H' = (H + 2·padding − dilation·(kh − 1) − 1) / stride + 1, and likewise W'.
+    public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
+                              stride: SpatialPair = 1, padding: SpatialPair = 0, dilation: SpatialPair = 1,
+                              groups: Int = 1) -> Tensor {
+        conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
+               groups: groups, columnBudget: im2colElementBudget)
+    }
+
+    /// `conv2d` with the column buffer limited to `columnBudget` elements (tests force tiling with a small one).
+    static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair, padding: SpatialPair,
+                       dilation: SpatialPair, groups: Int, columnBudget: Int) -> Tensor {
+        let shapes = "input \(input.shape), weight \(weight.shape)"
+        precondition(input.rank == 4 && weight.rank == 4, "conv2d: \(shapes) must both have 4 axes")
+        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let (outChannels, kernelHeight, kernelWidth) = (weight.shape[0], weight.shape[2], weight.shape[3])
+        precondition(groups >= 1 && channels % groups == 0 && outChannels % groups == 0
+                     && weight.shape[1] == channels / groups,
+                     "conv2d: \(shapes) do not fit groups = \(groups)")
+        precondition(stride.height > 0 && stride.width > 0 && dilation.height > 0 && dilation.width > 0
+                     && padding.height >= 0 && padding.width >= 0,
+                     "conv2d: invalid stride \(stride), padding \(padding) or dilation \(dilation)")
+        if let bias { precondition(bias.shape == [outChannels], "conv2d: bias \(bias.shape) does not match \(shapes)") }
+        let geometry = ConvolutionGeometry(
+            channels: channels / groups, height: height, width: width,
+            kernelHeight: kernelHeight, kernelWidth: kernelWidth,
+            stride: stride, padding: padding, dilation: dilation)
+        precondition(geometry.outputHeight > 0 && geometry.outputWidth > 0,
+                     "conv2d: \(shapes) with padding \(padding), dilation \(dilation) leave no output pixels")
+
+        let outputShape = [batch, outChannels, geometry.outputHeight, geometry.outputWidth]
+        let pixels = geometry.outputHeight * geometry.outputWidth
+        let result = bias.map { $0.reshaped([1, outChannels, 1, 1]).expanded(to: outputShape).copied() }
+            ?? Tensor(uninitializedShape: outputShape)
+        guard result.elementCount > 0 else { return result }
+        let beta: Float = bias == nil ? 0 : 1
+        let x = input.contiguous(), w = weight.contiguous()
+        let (groupChannels, groupOutChannels) = (channels / groups, outChannels / groups)
+        let patchLength = geometry.patchLength
+        let weightLayout = BLASMatrix(rowMajorWithColumns: patchLength)
+        let output = result.mutableElements
+
+        withExtendedLifetime((x.storage, w.storage)) {
+            if geometry.isPointwise {
+                for image in 0..<batch {
+                    for group in 0..<groups {
+                        sgemm(m: groupOutChannels, n: pixels, k: groupChannels,
+                              a: w.elements + group * groupOutChannels * patchLength, weightLayout,
+                              b: x.elements + (image * channels + group * groupChannels) * height * width,
+                              BLASMatrix(rowMajorWithColumns: pixels),
+                              c: output + (image * outChannels + group * groupOutChannels) * pixels, ldc: pixels,
+                              beta: beta)
+                    }
+                }
+                return
+            }
+            let rowsPerTile = Swift.max(1, Swift.min(geometry.outputHeight,
+                                                     columnBudget / (patchLength * geometry.outputWidth)))
+            let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
+            defer { columns.deallocate() }
+            for image in 0..<batch {
+                for group in 0..<groups {
+                    let groupInput = x.elements + (image * channels + group * groupChannels) * height * width
+                    let groupOutput = output + (image * outChannels + group * groupOutChannels) * pixels
+                    for firstRow in Swift.stride(from: 0, to: geometry.outputHeight, by: rowsPerTile) {
+                        let rows = firstRow..<Swift.min(firstRow + rowsPerTile, geometry.outputHeight)
+                        let tilePixels = rows.count * geometry.outputWidth
+                        geometry.unrollPatches(of: groupInput, outputRows: rows, into: columns)
+                        sgemm(m: groupOutChannels, n: tilePixels, k: patchLength,
+                              a: w.elements + group * groupOutChannels * patchLength, weightLayout,
+                              b: columns, BLASMatrix(rowMajorWithColumns: tilePixels),
+                              c: groupOutput + firstRow * geometry.outputWidth, ldc: pixels, beta: beta)
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// Sizes of one group's convolution and the im2col unrolling for it.
+struct ConvolutionGeometry {
+    let channels, height, width, kernelHeight, kernelWidth: Int
+    let stride, padding, dilation: SpatialPair
+
+    var outputHeight: Int { (height + 2 * padding.height - dilation.height * (kernelHeight - 1) - 1) / stride.height + 1 }
+    var outputWidth: Int { (width + 2 * padding.width - dilation.width * (kernelWidth - 1) - 1) / stride.width + 1 }
+    /// Rows of the column matrix: one per (channel, kernel row, kernel column).
+    var patchLength: Int { channels * kernelHeight * kernelWidth }
+    var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0
+    }
+
+    /// Writes the column matrix for output rows `outputRows`: row (c, i, j) holds, for every output pixel
+    /// (y, x) of those rows, input[c, y·stride + i·dilation − padding, x·stride + j·dilation − padding], or 0 in
+    /// the padding. `input` points at this group's first channel plane. Rows are filled in parallel chunks.
+    func unrollPatches(of input: UnsafePointer<Float>, outputRows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
+        let tilePixels = outputRows.count * outputWidth
+        let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(tilePixels, 1))
+        Parallel.forEachChunk(count: patchLength, minimumChunk: minimumRows) { patchRows in
+            for patchRow in patchRows {
+                let channel = patchRow / (kernelHeight * kernelWidth)
+                let kernelRow = (patchRow / kernelWidth) % kernelHeight
+                let kernelColumn = patchRow % kernelWidth
+                let plane = input + channel * height * width
+                // Output columns whose input column lies inside the image: x·stride + shift ∈ [0, width).
+                let shift = kernelColumn * dilation.width - padding.width
+                let lastInside = width - 1 - shift
+                let end = lastInside < 0 ? 0 : Swift.min(outputWidth, lastInside / stride.width + 1)
+                let start = Swift.min(shift >= 0 ? 0 : (-shift + stride.width - 1) / stride.width, end)
+                var destination = columns + patchRow * tilePixels
+                for outputRow in outputRows {
+                    defer { destination += outputWidth }
+                    let inputRow = outputRow * stride.height + kernelRow * dilation.height - padding.height
+                    guard (0..<height).contains(inputRow) else {
+                        destination.update(repeating: 0, count: outputWidth)
+                        continue
+                    }
+                    destination.update(repeating: 0, count: start)
+                    (destination + end).update(repeating: 0, count: outputWidth - end)
+                    let source = plane + inputRow * width + shift
+                    if stride.width == 1 {
+                        (destination + start).update(from: source + start, count: end - start)
+                    } else {
+                        for x in start..<end { destination[x] = source[x * stride.width] }
+                    }
+                }
+            }
+        }
+    }
+}

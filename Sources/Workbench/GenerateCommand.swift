@@ -1,0 +1,109 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+
+/// `spm-workbench generate`: one text-to-image generation, written as a PNG whose `parameters` text chunk
+/// records how it was made (in AUTOMATIC1111's layout, so tools that read those recognise it).
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate an image from a prompt and write it as a PNG.",
+        discussion: """
+            MODEL is a diffusers folder (with model_index.json) or a single-file .safetensors checkpoint \
+            (SD 1.x, SD 2.x, SDXL/Pony/Illustrious; detected from its tensors). A seed gives the same initial \
+            noise as diffusers with a CPU generator (torch.randn), so images can be compared across tools.
+            """
+    )
+
+    @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint.")
+    var model: String
+
+    @Option(help: "For a single-file checkpoint: a diffusers folder with its configs and tokenizers (default: the bundled SD1.5/SD2.1/SDXL configs for the detected family).")
+    var config: String?
+
+    @Option(help: "What to draw.")
+    var prompt: String
+
+    @Option(help: "What to steer away from (default: none; SDXL then uses zero embeddings, as diffusers does).")
+    var negative: String?
+
+    @Option(help: "Denoising steps.")
+    var steps = 30
+
+    @Option(help: "Classifier-free guidance scale (1 disables guidance).")
+    var guidance: Float = 7.5
+
+    @Option(help: "Square image size in pixels (overrides the model's native size).")
+    var size: Int?
+
+    @Option(help: "Image width in pixels.")
+    var width: Int?
+
+    @Option(help: "Image height in pixels.")
+    var height: Int?
+
+    @Option(help: "Seed of the initial noise.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Sampler: ddim, euler, euler-a or dpmpp-2m.")
+    var scheduler = "ddim"
+
+    @Option(help: "Skip this many final text-encoder layers.")
+    var clipSkip: Int?
+
+    @Option(help: "A safetensors file whose one tensor is the initial noise [1, 4, h, w] (instead of the seed's).")
+    var latents: String?
+
+    @Option(name: .shortAndLong, help: "The PNG to write.")
+    var out: String
+
+    func validate() throws {
+        guard SchedulerKind(rawValue: scheduler) != nil else {
+            throw ValidationError("--scheduler '\(scheduler)': expected one of \(SchedulerKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard steps >= 1 else { throw ValidationError("--steps \(steps): expected at least 1") }
+        guard guidance >= 0 else { throw ValidationError("--guidance \(guidance): expected a number ≥ 0") }
+        if size != nil && (width != nil || height != nil) {
+            throw ValidationError("--size cannot be combined with --width/--height")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let models = try PipelineModels.load(from: URL(fileURLWithPath: model),
+                                                 configFolder: config.map { URL(fileURLWithPath: $0) })
+            let native = models.vae.downscaleFactor * (models.unet.configuration.sampleSize ?? 64)
+            var request = GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, guidance: guidance,
+                                            width: size ?? width ?? native, height: size ?? height ?? native, seed: seed,
+                                            scheduler: SchedulerKind(rawValue: scheduler) ?? .ddim, clipSkip: clipSkip)
+            if let latents {
+                let file = try WeightFile.open(URL(fileURLWithPath: latents))
+                guard file.tensors.count == 1, let info = file.tensors.first else {
+                    throw ValidationError("\(latents): expected exactly one tensor (the initial noise), found \(file.tensors.count)")
+                }
+                request.initialLatents = Tensor(try file.floats(info.name), shape: info.shape)
+            }
+            let started = Date()
+            let result = try models.generate(request) { step, total in
+                FileHandle.standardError.write(Data("\rstep \(step)/\(total)".utf8))
+                return true
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            try PNGFile.write(result.image, text: [(key: "parameters", value: parameters(request))], to: URL(fileURLWithPath: out))
+            print("wrote \(out) (\(request.width)×\(request.height), \(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
+        }
+    }
+
+    /// AUTOMATIC1111's infotext: prompt, negative prompt, then "Key: value" pairs.
+    private func parameters(_ request: GenerationRequest) -> String {
+        var lines = [request.prompt]
+        if let negative = request.negativePrompt { lines.append("Negative prompt: \(negative)") }
+        var settings = ["Steps: \(request.steps)", "Sampler: \(request.scheduler.rawValue)", "CFG scale: \(request.guidance)",
+                        "Seed: \(request.seed)", "Size: \(request.width)x\(request.height)",
+                        "Model: \(URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)"]
+        if let clipSkip { settings.append("Clip skip: \(clipSkip + 1)") }
+        if latents != nil { settings.append("Initial noise: \(URL(fileURLWithPath: latents ?? "").lastPathComponent)") }
+        lines.append(settings.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import Diffusion
+
+/// Whole 10-step generations against diffusers' on tiny random SD1- and SDXL-layout pipelines
+/// (tools/golden_pipelines.py): tokenizer, text encoders, seeded noise, every scheduler, CFG, VAE.
+@Suite struct PipelineParityTests {
+    static func folder(_ name: String) -> URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/pipelines/\(name)")
+    }
+
+    /// diffusers' float image [1, H, W, 3] against ours [1, 3, H, W].
+    static func maxError(_ ours: Tensor, _ theirs: Tensor) -> Float {
+        let permuted = ours.permuted([0, 2, 3, 1]).contiguous()
+        #expect(permuted.shape == theirs.shape)
+        return zip(permuted.toArray(), theirs.toArray()).map { abs($0 - $1) }.max() ?? .infinity
+    }
+
+    @Test(arguments: ["sd1", "sdxl"])
+    func generationsMatchDiffusers(model: String) throws {
+        let folder = Self.folder(model)
+        let models = try PipelineModels.load(from: folder)
+        #expect(models.unusedTensors.isEmpty, "unread: \(models.unusedTensors.prefix(5))")
+        #expect(models.architecture == (model == "sdxl" ? .sdxl : .sd1))
+        let golden = try WeightFile.open(folder.appendingPathComponent("images.safetensors"))
+        func tensor(_ name: String) throws -> Tensor { Tensor(try golden.floats(name), shape: try golden.info(name).shape) }
+
+        for scheduler in SchedulerKind.allCases {
+            let negative = model == "sd1" || scheduler == .euler ? "a dog" : nil
+            let request = GenerationRequest(prompt: "a cat painting", negativePrompt: negative, steps: 10, guidance: 5,
+                                            width: 32, height: 32, seed: 42, scheduler: scheduler)
+            let result = try models.generate(request)
+            let error = Self.maxError(models.decodeToUnitImages(result.latents), try tensor(scheduler.rawValue))
+            #expect(error <= 2e-3, "\(model) \(scheduler.rawValue): max abs error \(error)")
+        }
+        let fromLatents = GenerationRequest(prompt: "van gogh", steps: 10, guidance: 5, width: 32, height: 32,
+                                            scheduler: .ddim, initialLatents: try tensor("latents"))
+        let result = try models.generate(fromLatents)
+        let error = Self.maxError(models.decodeToUnitImages(result.latents), try tensor("ddim-latents"))
+        #expect(error <= 2e-3, "\(model) from latents: max abs error \(error)")
+    }
+
+    /// The same model as a single LDM-named file (tools/golden_single_file.py; diffusers reads it back
+    /// identically) gives the same images through the single-file key map.
+    @Test func singleFileCheckpointGivesTheFoldersImages() throws {
+        let file = Self.folder("sd1-single-file.safetensors")
+        let models = try PipelineModels.load(from: file, configFolder: Self.folder("sd1"))
+        #expect(models.architecture == .sd1)
+        #expect(models.unusedTensors.isEmpty, "unread: \(models.unusedTensors.prefix(5))")
+        let golden = try WeightFile.open(Self.folder("sd1").appendingPathComponent("images.safetensors"))
+        let request = GenerationRequest(prompt: "a cat painting", negativePrompt: "a dog", steps: 10, guidance: 5,
+                                        width: 32, height: 32, seed: 42, scheduler: .euler)
+        let images = models.decodeToUnitImages(try models.generate(request).latents)
+        let error = Self.maxError(images, Tensor(try golden.floats("euler"), shape: try golden.info("euler").shape))
+        #expect(error <= 2e-3, "max abs error \(error)")
+    }
+
+    @Test func refusesSizesTheModelCannotTake() throws {
+        let models = try PipelineModels.load(from: Self.folder("sd1"))
+        #expect(throws: GenerationError.invalidSize(width: 24, height: 32, multiple: 16)) {
+            try models.generate(GenerationRequest(prompt: "x", steps: 1, width: 24, height: 32))
+        }
+        var calls = 0
+        #expect(throws: GenerationError.cancelled) {
+            try models.generate(GenerationRequest(prompt: "x", steps: 5, width: 32, height: 32)) { _, _ in
+                calls += 1
+                return false
+            }
+        }
+        #expect(calls == 1, "cancelling stops after the step that asked")
+    }
+}

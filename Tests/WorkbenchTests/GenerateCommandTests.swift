@@ -1,0 +1,37 @@
+import Diffusion
+import Foundation
+import Testing
+
+@Suite struct GenerateCommandTests {
+    static let pipelines = WorkbenchRun.repositoryRoot.appendingPathComponent("Tests/DiffusionTests/Golden/pipelines")
+
+    @Test func writesTheImageDiffusersMakesWithItsParameters() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let run = try WorkbenchRun(["generate", "--model", Self.pipelines.appendingPathComponent("sd1").path,
+                                    "--prompt", "a cat painting", "--negative", "a dog", "--steps", "10", "--guidance", "5",
+                                    "--size", "32", "--seed", "42", "--scheduler", "dpmpp-2m", "--out", out.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        let (image, text) = try PNGFile.read(from: out)
+        // diffusers' float image for the same call, rounded as its numpy_to_pil rounds.
+        let golden = try WeightFile.open(Self.pipelines.appendingPathComponent("sd1/images.safetensors"))
+        let expected = try golden.floats("dpmpp-2m").map { Int(($0 * 255).rounded()) }
+        #expect(image.width == 32 && image.height == 32)
+        let worst = zip(image.pixels, expected).map { abs(Int($0) - $1) }.max() ?? .max
+        #expect(worst <= 1, "largest pixel difference \(worst)")
+        #expect(text.first?.key == "parameters")
+        #expect(text.first?.value == "a cat painting\nNegative prompt: a dog\nSteps: 10, Sampler: dpmpp-2m, CFG scale: 5.0, Seed: 42, Size: 32x32, Model: sd1")
+    }
+
+    @Test func badInputGetsOneLineAndNoFile() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
+        let missing = try WorkbenchRun(["generate", "--model", "/no/such/model", "--prompt", "x", "--out", out.path])
+        #expect(missing.status == 1 && missing.standardError == "error: /no/such/model: cannot read: no such file or folder\n")
+        let pickle = try WorkbenchRun(["generate", "--model", "model.ckpt", "--prompt", "x", "--out", out.path])
+        #expect(pickle.status == 1 && pickle.standardError.split(separator: "\n").count == 1)
+        let badSize = try WorkbenchRun(["generate", "--model", Self.pipelines.appendingPathComponent("sd1").path,
+                                        "--prompt", "x", "--size", "24", "--steps", "1", "--out", out.path])
+        #expect(badSize.status == 1 && badSize.standardError == "error: size 24×24: width and height must be positive multiples of 16\n")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Development tool: PyTorch's time for the same UNet forward `spm-bench unet` measures (random weights from
+the bundled real config), so BENCHMARKS.md can give ratios measured in one window.
+
+Usage: python3 tools/bench_torch_unet.py [sd15|sd21|sdxl] [latent] [batch] [threads] [repeats]   → JSON on stdout
+"""
+import json
+import resource
+import sys
+import time
+
+import torch
+from diffusers import UNet2DConditionModel
+
+
+def main():
+    model, latent, batch, threads, repeats = (sys.argv[1:] + ["sd15", "64", "1", "2", "2"][len(sys.argv) - 1:])[:5]
+    latent, batch, threads, repeats = int(latent), int(batch), int(threads), int(repeats)
+    torch.set_num_threads(threads)
+    config = json.load(open(f"Sources/Diffusion/Resources/ModelConfigs/{model}/unet/config.json"))
+    unet = UNet2DConditionModel.from_config(config).eval()
+    unet.set_attn_processor(__import__("diffusers").models.attention_processor.AttnProcessor2_0())  # SDPA
+    sample = torch.randn(batch, 4, latent, latent)
+    context = torch.randn(batch, 77, config["cross_attention_dim"])
+    kwargs = {}
+    if config.get("addition_embed_type") == "text_time":
+        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(batch, 1280),
+                                       "time_ids": torch.tensor([[1024.0, 1024, 0, 0, 1024, 1024]] * batch)}
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            unet(sample, torch.tensor([500.0] * batch), context, **kwargs)
+            times.append(time.perf_counter() - start)
+    times = sorted(times[1:])
+    print(json.dumps({"benchmark": "pytorch unet forward fp32", "torch": torch.__version__, "model": model,
+                      "latent": [batch, 4, latent, latent], "threads": threads,
+                      "medianSeconds": times[len(times) // 2],
+                      "peakRSSGiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
