@@ -126,7 +126,10 @@ public final class TrainingMonitorScreen: Screen {
         if let speed = run.stepsPerSecond { line("it/s", String(format: "%.2f", speed)) }
         if let remaining = run.secondsRemaining { line("eta", formatDuration(remaining)) }
         line("records", "\(run.records.count)")
-        if run.problemCount > 0 { line("bad", "\(run.problemCount) lines (see log)", .warning) }
+        if run.problemCount > 0 {
+            line("skipped", run.problemCount == 1 ? "1 bad line (see log)" : "\(run.problemCount) bad lines (see log)",
+                 .warning)
+        }
     }
 }
 
