@@ -45,5 +45,7 @@ let package = Package(
         .testTarget(name: "MembraneTests", dependencies: ["Membrane"]),
         // Runs the built `spm-workbench` binary as a subprocess (it sits next to the test bundle).
         .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion"]),
+        // Widgets and app logic in memory, plus the real binary driven in tmux.
+        .testTarget(name: "TUITests", dependencies: ["TUI"]),
     ]
 )

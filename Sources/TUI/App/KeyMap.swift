@@ -1,0 +1,147 @@
+/// A key press, decoded from the terminal.
+public enum Key: Hashable, Sendable {
+    case character(Character)
+    /// Ctrl plus a letter, e.g. `.control("c")`.
+    case control(Character)
+    case enter, escape, backspace, delete, tab, backTab
+    case up, down, left, right, pageUp, pageDown, home, end
+    case function(Int)
+    /// The terminal changed size.
+    case resize
+    /// A key code the workbench has no name for.
+    case unknown(Int32)
+
+    /// How the help overlay and the status bar spell the key.
+    public var label: String {
+        switch self {
+        case .character(" "): return "Space"
+        case .character(let c): return String(c)
+        case .control(let c): return "Ctrl-\(c.uppercased())"
+        case .enter: return "Enter"
+        case .escape: return "Esc"
+        case .backspace: return "Backspace"
+        case .delete: return "Del"
+        case .tab: return "Tab"
+        case .backTab: return "Shift-Tab"
+        case .up: return "↑"
+        case .down: return "↓"
+        case .left: return "←"
+        case .right: return "→"
+        case .pageUp: return "PgUp"
+        case .pageDown: return "PgDn"
+        case .home: return "Home"
+        case .end: return "End"
+        case .function(let n): return "F\(n)"
+        case .resize: return "resize"
+        case .unknown(let code): return "key \(code)"
+        }
+    }
+}
+
+/// Everything a key can ask the workbench to do.
+public enum Action: String, CaseIterable, Sendable {
+    case quit, toggleHelp, closeOverlay, nextScreen, previousScreen
+    case showTrainingMonitor, showLog, nextTheme
+    case openTrainingLog, closeTrainingLog
+    case scrollUp, scrollDown, pageUp, pageDown, scrollToEnd
+    case confirmPrompt, cancelPrompt
+}
+
+/// Where a binding applies. Scopes are consulted in the order the app lists them, so a screen can give a key
+/// its own meaning without the global one leaking through.
+public enum KeyScope: String, CaseIterable, Sendable {
+    /// Everywhere, even while typing into a field.
+    case always
+    case global
+    case trainingMonitor
+    case log
+    case help
+    case prompt
+
+    /// The heading the help overlay gives the scope.
+    public var title: String {
+        switch self {
+        case .always: return "Anywhere"
+        case .global: return "Workbench"
+        case .trainingMonitor: return "Training monitor"
+        case .log: return "Log"
+        case .help: return "Help"
+        case .prompt: return "Text fields"
+        }
+    }
+}
+
+/// One line of the key table: the help overlay is built from these, so what it shows is what the keys do.
+public struct Binding: Equatable, Sendable {
+    public let key: Key
+    public let action: Action
+    public let scope: KeyScope
+    public let help: String
+
+    public init(_ key: Key, _ action: Action, _ scope: KeyScope, _ help: String) {
+        self.key = key
+        self.action = action
+        self.scope = scope
+        self.help = help
+    }
+}
+
+/// The one table of key bindings.
+public struct KeyMap: Sendable {
+    public let bindings: [Binding]
+
+    public init(bindings: [Binding]) { self.bindings = bindings }
+
+    /// The binding for `key` in the first of `scopes` that binds it.
+    public func binding(for key: Key, in scopes: [KeyScope]) -> Binding? {
+        for scope in scopes {
+            if let found = bindings.first(where: { $0.scope == scope && $0.key == key }) { return found }
+        }
+        return nil
+    }
+
+    /// Help lines grouped by scope, in table order: (scope title, [(keys, help)]). Keys sharing an action and
+    /// a help text within a scope are listed together ("q, Ctrl-C").
+    public var helpSections: [(title: String, entries: [(keys: String, help: String)])] {
+        KeyScope.allCases.compactMap { scope in
+            var entries: [(keys: String, help: String)] = []
+            for binding in bindings where binding.scope == scope {
+                if let index = entries.firstIndex(where: { $0.help == binding.help }) {
+                    entries[index].keys += ", " + binding.key.label
+                } else {
+                    entries.append((binding.key.label, binding.help))
+                }
+            }
+            return entries.isEmpty ? nil : (scope.title, entries)
+        }
+    }
+
+    /// The workbench's keys.
+    public static let standard = KeyMap(bindings: [
+        Binding(.control("c"), .quit, .always, "quit (restores the terminal)"),
+        Binding(.character("q"), .quit, .global, "quit"),
+        Binding(.character("?"), .toggleHelp, .global, "show or hide this help"),
+        Binding(.tab, .nextScreen, .global, "next screen"),
+        Binding(.backTab, .previousScreen, .global, "previous screen"),
+        Binding(.character("1"), .showTrainingMonitor, .global, "training monitor"),
+        Binding(.character("2"), .showLog, .global, "log"),
+        Binding(.character("t"), .nextTheme, .global, "next theme from themes/"),
+        Binding(.character("o"), .openTrainingLog, .trainingMonitor, "open a training log (JSON lines) and follow it"),
+        Binding(.character("c"), .closeTrainingLog, .trainingMonitor, "stop following the training log"),
+        Binding(.up, .scrollUp, .log, "scroll up"),
+        Binding(.character("k"), .scrollUp, .log, "scroll up"),
+        Binding(.down, .scrollDown, .log, "scroll down"),
+        Binding(.character("j"), .scrollDown, .log, "scroll down"),
+        Binding(.pageUp, .pageUp, .log, "page up"),
+        Binding(.pageDown, .pageDown, .log, "page down"),
+        Binding(.end, .scrollToEnd, .log, "follow new messages"),
+        Binding(.character("?"), .closeOverlay, .help, "close help"),
+        Binding(.escape, .closeOverlay, .help, "close help"),
+        Binding(.up, .scrollUp, .help, "scroll help"),
+        Binding(.down, .scrollDown, .help, "scroll help"),
+        Binding(.pageUp, .pageUp, .help, "page help"),
+        Binding(.pageDown, .pageDown, .help, "page help"),
+        Binding(.enter, .confirmPrompt, .prompt, "accept the value"),
+        Binding(.escape, .cancelPrompt, .prompt, "cancel"),
+    ])
+}

@@ -1,0 +1,93 @@
+import CNcursesw
+import Foundation
+
+/// Starts the workbench on the real terminal and restores the terminal on every way out: `q`, Ctrl-C (a key
+/// in raw mode), SIGINT/SIGTERM/SIGHUP from outside, and process exit (an `atexit` hook in `Terminal`).
+public enum WorkbenchLauncher {
+    public struct Settings: Sendable {
+        public var modelPath: String?
+        public var themeName: String
+        public var images: ImageModeChoice
+        /// Where `themes/*.yaml` are looked for, first match wins.
+        public var themeDirectories: [URL]
+
+        public init(modelPath: String?, themeName: String, images: ImageModeChoice, themeDirectories: [URL]) {
+            self.modelPath = modelPath
+            self.themeName = themeName
+            self.images = images
+            self.themeDirectories = themeDirectories
+        }
+    }
+
+    public static func run(_ settings: Settings) throws(TerminalError) {
+        let environment = ProcessInfo.processInfo.environment
+        setlocale(LC_ALL, "")
+        let utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
+        let imageProtocol = ImageCapability.resolve(settings.images, environment: environment,
+                                                    deviceAttributes: { TerminalQuery.deviceAttributes() },
+                                                    utf8: utf8)
+        let library = ThemeLibrary.load(directories: settings.themeDirectories)
+        let terminal = Terminal()
+        try terminal.open()
+        defer { terminal.close() }
+        let app = WorkbenchApp(options: WorkbenchOptions(modelPath: settings.modelPath, imageProtocol: imageProtocol,
+                                                         paletteSize: terminal.colorCount),
+                               themes: library.themes, initialTheme: library.index(of: settings.themeName) ?? 0)
+        for problem in library.problems { app.append(LogEntry(.warning, problem)) }
+        if library.index(of: settings.themeName) == nil {
+            app.append(LogEntry(.warning, "theme \(settings.themeName) not found; using \(app.theme.name)"))
+        }
+        app.append(LogEntry(.info, "images: \(imageProtocol.rawValue) (\(settings.images.rawValue))"))
+        if let model = settings.modelPath {
+            let exists = FileManager.default.fileExists(atPath: model)
+            app.append(LogEntry(exists ? .info : .warning,
+                                exists ? "model \(model) selected; the engine that loads it is not built yet"
+                                       : "model \(model): no such file or folder"))
+        } else {
+            app.append(LogEntry(.info, "no model loaded: the diffusion engine is not built yet"))
+        }
+        let quit = app.quitRequest
+        let signalSources = [SIGINT, SIGTERM, SIGHUP].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { quit.request() }
+            source.resume()
+            return source
+        }
+        app.run(on: terminal)
+        signalSources.forEach { $0.cancel() }
+    }
+}
+
+/// Questions asked of the terminal before curses takes it over.
+public enum TerminalQuery {
+    /// Sends a Primary Device Attributes query (`ESC [ c`) and parses the reply; nil when stdin/stdout is not a
+    /// terminal or nothing answers within `timeoutMilliseconds`. Input pending afterwards is discarded so a late
+    /// reply cannot reach curses as keys.
+    public static func deviceAttributes(timeoutMilliseconds: Int32 = 200) -> [Int]? {
+        guard isatty(0) != 0, isatty(1) != 0 else { return nil }
+        var original = termios()
+        guard tcgetattr(0, &original) == 0 else { return nil }
+        var raw = original
+        cfmakeraw(&raw)
+        tcsetattr(0, TCSANOW, &raw)
+        defer {
+            tcflush(0, TCIFLUSH)
+            tcsetattr(0, TCSANOW, &original)
+        }
+        let query: [UInt8] = [0x1B, UInt8(ascii: "["), UInt8(ascii: "c")]
+        guard write(1, query, query.count) == query.count else { return nil }
+        var reply: [UInt8] = []
+        let deadline = Date().addingTimeInterval(Double(timeoutMilliseconds) / 1000)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            let waitMilliseconds = Int32(max(1, deadline.timeIntervalSinceNow * 1000))
+            guard poll(&descriptor, 1, waitMilliseconds) > 0 else { break }
+            var byte: UInt8 = 0
+            guard read(0, &byte, 1) == 1 else { break }
+            reply.append(byte)
+            if byte == UInt8(ascii: "c"), reply.contains(UInt8(ascii: "?")) { break }
+        }
+        return ImageCapability.parseDeviceAttributes(String(decoding: reply, as: UTF8.self))
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+
+/// Follows a training log (JSON lines written by the trainer) and plots its losses as it grows.
+public final class TrainingMonitorScreen: Screen {
+    public let title = "Training monitor"
+    public let keyScope = KeyScope.trainingMonitor
+    public private(set) var run = TrainingRun()
+    public private(set) var path: String?
+    public private(set) var state = State.idle
+    private var generation = 0
+    private let workingDirectory: String
+
+    public enum State: Equatable {
+        case idle, following, stopped
+        case failed(String)
+    }
+
+    public init(workingDirectory: String = FileManager.default.currentDirectoryPath) {
+        self.workingDirectory = workingDirectory
+    }
+
+    /// Starts following `path` (absolute, or relative to the working directory).
+    public func follow(_ path: String) -> [ScreenEffect] {
+        let resolved = resolve(path)
+        generation += 1
+        self.path = resolved
+        run = TrainingRun()
+        state = .following
+        return [.startJob(FollowTrainingLog(path: resolved, generation: generation), .trainingLog),
+                .log(LogEntry(.info, "following training log \(resolved)"))]
+    }
+
+    private func resolve(_ path: String) -> String {
+        let expanded = (path.trimmingCharacters(in: .whitespaces) as NSString).expandingTildeInPath
+        return expanded.hasPrefix("/") ? expanded : (workingDirectory as NSString).appendingPathComponent(expanded)
+    }
+
+    public func perform(_ action: Action) -> [ScreenEffect] {
+        switch action {
+        case .openTrainingLog:
+            let prompt = TextPrompt(label: "Training log", value: path ?? "", validate: { [weak self] value in
+                guard let self else { return nil }
+                if value.trimmingCharacters(in: .whitespaces).isEmpty { return "enter a path to a .jsonl file" }
+                var isDirectory: ObjCBool = false
+                let resolved = self.resolve(value)
+                guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
+                    return "no such file: \(resolved)"
+                }
+                return isDirectory.boolValue ? "\(resolved) is a directory, expected a file" : nil
+            }, accept: { [weak self] value in self?.follow(value) ?? [] })
+            return [.prompt(prompt)]
+        case .closeTrainingLog:
+            guard state == .following, let path else { return [.hint("no training log is being followed")] }
+            state = .stopped
+            return [.cancelJob(.trainingLog), .log(LogEntry(.info, "stopped following \(path)"))]
+        default:
+            return []
+        }
+    }
+
+    public func receive(_ event: CoreEvent) -> Bool {
+        guard case .trainingLog(let eventGeneration, let news) = event, eventGeneration == generation,
+              state != .stopped else { return false }
+        switch news {
+        case .started:
+            run = TrainingRun()
+            state = .following
+        case .batch(let batch):
+            run.absorb(batch)
+        case .failed(let message):
+            state = .failed(message)
+        }
+        return true
+    }
+
+    public func draw(on surface: inout Surface, context: ScreenContext) {
+        let sideWidth = surface.width >= 60 ? min(32, surface.width / 3) : 0
+        let (chartArea, sideArea) = surface.local.splitRight(sideWidth)
+        let name = path.map { ($0 as NSString).lastPathComponent }
+        surface.within(chartArea) { chart in
+            Panel(title: name.map { "Loss · \($0)" } ?? "Loss").draw(on: &chart) { inner in
+                LineChart(series: run.series, emptyMessage: emptyMessage).draw(on: &inner)
+            }
+        }
+        guard sideWidth > 0 else { return }
+        surface.within(sideArea) { side in
+            Panel(title: "Run").draw(on: &side) { inner in drawSummary(on: &inner) }
+        }
+    }
+
+    private var emptyMessage: String {
+        switch state {
+        case .idle: return "No training log open: press o to open one (JSON lines, one object per step)."
+        case .failed(let message): return message
+        case .following, .stopped: return "Waiting for the first step…"
+        }
+    }
+
+    private func drawSummary(on surface: inout Surface) {
+        var row = 0
+        func line(_ label: String, _ value: String, _ role: ColorRole = .text) {
+            guard row < surface.height else { return }
+            let x = surface.write(padded(label, toWidth: 8), x: 0, y: row, role: .muted)
+            surface.write(value, x: x, y: row, role: role)
+            row += 1
+        }
+        let stateText: (String, ColorRole) = switch state {
+        case .idle: ("no log open", .muted)
+        case .following: ("following", .success)
+        case .stopped: ("stopped", .warning)
+        case .failed: ("waiting for file", .warning)
+        }
+        line("status", stateText.0, stateText.1)
+        guard let latest = run.latest else { return }
+        if let total = latest.totalSteps { line("step", "\(latest.step) / \(total)") } else { line("step", "\(latest.step)") }
+        if let progress = run.progress, row < surface.height {
+            surface.within(Rect(x: 0, y: row, width: surface.width, height: 1)) {
+                ProgressBar(fraction: progress).draw(on: &$0)
+            }
+            row += 1
+        }
+        line("loss", axisLabel(latest.loss))
+        if let erase = latest.eraseLoss { line("erase", axisLabel(erase), .series(0)) }
+        if let anchor = latest.anchorLoss { line("anchor", axisLabel(anchor), .series(1)) }
+        if let rate = latest.learningRate { line("lr", String(format: "%.2e", rate)) }
+        if let speed = run.stepsPerSecond { line("it/s", String(format: "%.2f", speed)) }
+        if let remaining = run.secondsRemaining { line("eta", formatDuration(remaining)) }
+        line("records", "\(run.records.count)")
+        if run.problemCount > 0 {
+            line("skipped", run.problemCount == 1 ? "1 bad line (see log)" : "\(run.problemCount) bad lines (see log)",
+                 .warning)
+        }
+    }
+}
+
+/// "1h02m", "3m20s", "45s".
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let total = Int(seconds.rounded())
+    if total >= 3600 { return String(format: "%dh%02dm", total / 3600, (total % 3600) / 60) }
+    if total >= 60 { return String(format: "%dm%02ds", total / 60, total % 60) }
+    return "\(total)s"
+}
+
+/// The full log, scrollable.
+public final class LogScreen: Screen {
+    public let title = "Log"
+    public let keyScope = KeyScope.log
+
+    public init() {}
+
+    public func perform(_ action: Action) -> [ScreenEffect] {
+        switch action {
+        case .scrollUp: return [.scrollLog(1)]
+        case .scrollDown: return [.scrollLog(-1)]
+        case .pageUp: return [.scrollLog(10)]
+        case .pageDown: return [.scrollLog(-10)]
+        case .scrollToEnd: return [.followLog]
+        default: return []
+        }
+    }
+
+    public func receive(_ event: CoreEvent) -> Bool { false }
+
+    public func draw(on surface: inout Surface, context: ScreenContext) {
+        Panel(title: "Log (\(context.log.entries.count) messages)").draw(on: &surface) { inner in
+            LogView(book: context.log).draw(on: &inner)
+        }
+    }
+}

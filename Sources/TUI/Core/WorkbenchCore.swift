@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+
+/// A thread-safe queue of messages: the core posts, the UI loop drains between key polls.
+public final class Mailbox<Message: Sendable>: Sendable {
+    private let messages = Mutex<[Message]>([])
+
+    public init() {}
+
+    public func post(_ message: Message) { messages.withLock { $0.append(message) } }
+
+    /// Everything posted since the last drain, oldest first.
+    public func drain() -> [Message] { messages.withLock { queue in defer { queue.removeAll() }; return queue } }
+}
+
+/// What the core tells the UI. Each long job reports through these; the UI only draws them.
+public enum CoreEvent: Sendable {
+    case log(LogEntry)
+    /// News from a followed training log; `generation` tells apart the file followed now from older ones.
+    case trainingLog(generation: Int, TrainingLogEvent)
+}
+
+public enum TrainingLogEvent: Sendable {
+    /// The file was opened (or reopened after being replaced or truncated): forget earlier records.
+    case started(path: String)
+    case batch(TrainingLogParser.Batch)
+    case failed(String)
+}
+
+/// Long work the core runs off the UI thread. Jobs check `Task.isCancelled` often: cancelling must be
+/// immediate. Training and generation jobs join here as the engine lands.
+public protocol CoreJob: Sendable {
+    func run(post: @escaping @Sendable (CoreEvent) -> Void) async
+}
+
+/// Named places for jobs: starting a job in a slot cancels the one that ran there.
+public enum JobSlot: Hashable, Sendable {
+    case trainingLog
+}
+
+/// The background core: owns every long job, runs each as its own task, and reports through a mailbox.
+/// Starting and cancelling take a lock for a moment and never wait for work, so the UI never blocks on it.
+public final class WorkbenchCore: Sendable {
+    public let events: Mailbox<CoreEvent>
+    private let jobs = Mutex<[JobSlot: Task<Void, Never>]>([:])
+
+    public init(events: Mailbox<CoreEvent> = Mailbox()) { self.events = events }
+
+    public func start(_ job: some CoreJob, in slot: JobSlot) {
+        let events = self.events
+        let task = Task.detached { await job.run(post: { events.post($0) }) }
+        jobs.withLock { running in
+            running[slot]?.cancel()
+            running[slot] = task
+        }
+    }
+
+    public func cancel(_ slot: JobSlot) {
+        jobs.withLock { running in
+            running[slot]?.cancel()
+            running[slot] = nil
+        }
+    }
+
+    public func cancelAll() {
+        jobs.withLock { running in
+            running.values.forEach { $0.cancel() }
+            running.removeAll()
+        }
+    }
+}
+
+/// Follows a training log as the trainer appends to it (like `tail -f`): reads what is there, then polls for
+/// growth. A truncated or replaced file starts over.
+public struct FollowTrainingLog: CoreJob {
+    public let path: String
+    public let generation: Int
+    public let pollInterval: Duration
+
+    public init(path: String, generation: Int, pollInterval: Duration = .milliseconds(150)) {
+        self.path = path
+        self.generation = generation
+        self.pollInterval = pollInterval
+    }
+
+    public func run(post: @escaping @Sendable (CoreEvent) -> Void) async {
+        let send: @Sendable (TrainingLogEvent) -> Void = { post(.trainingLog(generation: generation, $0)) }
+        var parser = TrainingLogParser()
+        var offset: UInt64 = 0
+        var fileIdentity: Int?
+        var reportedMissing = false
+        while !Task.isCancelled {
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+               let size = (attributes[.size] as? NSNumber)?.uint64Value {
+                let identity = (attributes[.systemFileNumber] as? NSNumber)?.intValue
+                if identity != fileIdentity || size < offset {
+                    parser = TrainingLogParser()
+                    offset = 0
+                    fileIdentity = identity
+                    reportedMissing = false
+                    send(.started(path: path))
+                }
+                if size > offset, let handle = FileHandle(forReadingAtPath: path) {
+                    defer { try? handle.close() }
+                    do {
+                        try handle.seek(toOffset: offset)
+                        let chunk = try handle.read(upToCount: Int(size - offset)) ?? Data()
+                        offset += UInt64(chunk.count)
+                        let batch = parser.consume(chunk)
+                        if !batch.records.isEmpty || !batch.problems.isEmpty { send(.batch(batch)) }
+                    } catch {
+                        send(.failed("\(path): cannot read (\(error.localizedDescription))"))
+                    }
+                }
+            } else if !reportedMissing {
+                send(.failed("\(path): no such file (waiting for it to appear)"))
+                reportedMissing = true
+                fileIdentity = nil
+            }
+            try? await Task.sleep(for: pollInterval)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import TUI
+
+extension ImageModeChoice: ExpressibleByArgument {}
+
+/// `spm-workbench` (no arguments) or `spm-workbench tui`: the ncurses workbench.
+struct TUICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tui",
+        abstract: "Open the terminal workbench (the default when no command is given)."
+    )
+
+    @Option(help: "Base model to open (a diffusers folder or a single-file checkpoint).")
+    var model: String?
+
+    @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
+    var theme = "dark"
+
+    @Option(help: "How images are drawn; auto asks the terminal (kitty and sixel graphics, else Unicode blocks).")
+    var images = ImageModeChoice.auto
+
+    func run() throws {
+        try WorkbenchLauncher.run(WorkbenchLauncher.Settings(
+            modelPath: model, themeName: theme, images: images, themeDirectories: TUICommand.themeDirectories()))
+    }
+
+    /// `themes/` in the working directory, then in the executable's folder and the folders above it (a build
+    /// sits in `.build/<triple>/<config>/` inside the repository), then an installed `share/spm-workbench/themes`.
+    static func themeDirectories() -> [URL] {
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var directories = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("themes")]
+        let installed = folder.appendingPathComponent("../share/spm-workbench/themes").standardized
+        for _ in 0..<4 {
+            directories.append(folder.appendingPathComponent("themes"))
+            folder = folder.deletingLastPathComponent()
+        }
+        return directories + [installed]
+    }
+}

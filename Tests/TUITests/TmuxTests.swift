@@ -1,0 +1,233 @@
+import Foundation
+import Testing
+
+/// Drives the real `spm-workbench` binary inside a detached tmux session and reads the screen with
+/// `capture-pane`. Each test has its own tmux server (`-L`), so tests never see each other's sessions.
+final class TmuxSession {
+    static let tmuxPath = ["/usr/bin/tmux", "/usr/local/bin/tmux", "/bin/tmux"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// The binary `swift test` builds next to the test bundle (debug or release), else the debug build.
+    static let binaryPath: String = {
+        let besideBundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("spm-workbench").path
+        if FileManager.default.isExecutableFile(atPath: besideBundle) { return besideBundle }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/spm-workbench").path
+    }()
+    static var available: Bool { tmuxPath != nil && FileManager.default.isExecutableFile(atPath: binaryPath) }
+
+    let socket = "spmwb-\(UUID().uuidString.prefix(8))"
+    static let prompt = "wb$"
+
+    init(columns: Int = 120, rows: Int = 40) throws {
+        try tmux("new-session", "-d", "-x", "\(columns)", "-y", "\(rows)", "-s", "main",
+                 "env PS1='\(TmuxSession.prompt) ' LANG=C.UTF-8 LC_ALL=C.UTF-8 sh")
+        try #require(waitFor { $0.contains(TmuxSession.prompt) } != nil, "the shell did not start")
+    }
+
+    deinit { _ = try? tmux("kill-server") }
+
+    /// Runs tmux with posix_spawn and waitpid: its output goes to a file, since the server it forks must not
+    /// hold a pipe of ours open.
+    @discardableResult
+    func tmux(_ arguments: String...) throws -> String {
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket)-\(UUID().uuidString)").path
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        // The runner's threads block most signals; a tmux server inheriting that mask never hears SIGCHLD or
+        // kill-server's wake-ups, so spawn with an empty mask and default handlers.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t(), allSignals = sigset_t()
+        sigemptyset(&noSignals)
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = [TmuxSession.tmuxPath!, "-u", "-L", socket, "-f", "/dev/null"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["LANG"] = "C.UTF-8"
+        environment["LC_ALL"] = "C.UTF-8"
+        environment.removeValue(forKey: "TMUX")
+        let envp = environment.map { "\($0.key)=\($0.value)" }
+        var cArgv = argv.map { strdup($0) } + [nil]
+        var cEnvp = envp.map { strdup($0) } + [nil]
+        defer { (cArgv + cEnvp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, &cArgv, &cEnvp)
+        guard spawned == 0 else { throw TmuxError.spawnFailed(spawned) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    }
+
+    enum TmuxError: Error { case spawnFailed(Int32) }
+
+    /// Types a command line into the shell and presses Enter.
+    func type(_ line: String) throws {
+        try tmux("send-keys", "-t", "main", "-l", line)
+        try tmux("send-keys", "-t", "main", "Enter")
+    }
+
+    /// Sends tmux key names (`q`, `C-c`, `Enter`, `Escape`…).
+    func keys(_ names: String...) throws {
+        for name in names { try tmux("send-keys", "-t", "main", name) }
+    }
+
+    func screen() -> String { (try? tmux("capture-pane", "-p", "-t", "main")) ?? "" }
+
+    /// The screen with its colours as escape sequences.
+    func coloredScreen() -> String { (try? tmux("capture-pane", "-e", "-p", "-t", "main")) ?? "" }
+
+    /// The screen once `condition` holds, or nil after `timeout` seconds.
+    func waitFor(timeout: Double = 10, _ condition: (String) -> Bool) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            let text = screen()
+            if condition(text) { return text }
+            Thread.sleep(forTimeInterval: 0.05)
+        } while Date() < deadline
+        return nil
+    }
+
+    /// Starts the workbench from the shell and waits for its first frame.
+    func startWorkbench(_ arguments: String = "--images symbols") throws -> String {
+        try type("\(TmuxSession.binaryPath) \(arguments)")
+        return try #require(waitFor { $0.contains("1 Training monitor") }, "the workbench did not open")
+    }
+
+    /// The shell is back: the workbench's screen is gone, the prompt is the last line, and tty modes are
+    /// restored (echo and canonical input on again).
+    func expectShellRestored() throws {
+        let back = waitFor { text in
+            !text.contains("Training monitor")
+                && text.split(separator: "\n").last.map { $0.hasPrefix(TmuxSession.prompt) } == true
+        }
+        #expect(back != nil, "the shell did not come back: \(screen())")
+        var command = ""
+        let deadline = Date().addingTimeInterval(5)
+        repeat {  // tmux reads the pane's foreground process on demand; give the exit a moment to land
+            command = try tmux("display-message", "-p", "-t", "main", "#{pane_current_command}")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            if command == "sh" { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        } while Date() < deadline
+        #expect(command == "sh", "the workbench process is still in the foreground")
+        let marker = "modes-\(UUID().uuidString.prefix(6))"
+        try type("echo \(marker)-$(stty -a | tr ' ;' '\\n\\n' | grep -c -x -e echo -e icanon)")
+        #expect(waitFor { $0.split(separator: "\n").contains { $0 == "\(marker)-2" } } != nil,
+                "tty modes not restored (echo and icanon): \(screen())")
+    }
+}
+
+@Suite("Workbench in tmux", .serialized,
+       .enabled(if: TmuxSession.available, "needs tmux and a built spm-workbench binary (swift build)"))
+struct TmuxTests {
+    @Test("opens, ? shows every key, unknown keys hint, q quits and restores the terminal")
+    func openHelpQuit() throws {
+        let session = try TmuxSession()
+        let first = try session.startWorkbench()
+        #expect(first.contains("No training log open: press o"))
+        #expect(first.contains("? help · Tab screens · q quit"))
+        try session.keys("?")
+        let help = try #require(session.waitFor { $0.contains("─ Keys ─") }, "no help overlay")
+        for text in ["quit (restores the terminal)", "open a training log", "next theme", "accept the value"] {
+            #expect(help.contains(text))
+        }
+        try session.keys("?")
+        #expect(session.waitFor { !$0.contains("─ Keys ─") } != nil, "help did not close")
+        try session.keys("z")
+        #expect(session.waitFor { $0.contains("z is not bound here: ? lists the keys") } != nil)
+        try session.keys("2")
+        #expect(session.waitFor { $0.contains("Log (") } != nil, "the log screen did not open")
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
+    @Test("a JSON-lines log appended while watching moves the chart and the step counter")
+    func liveTrainingLog() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-run-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        func records(_ steps: ClosedRange<Int>) -> Data {
+            Data(steps.map { step in
+                let erase = 1.0 / Double(step), anchor = 0.05 + 0.01 * sin(Double(step))
+                return "{\"step\":\(step),\"loss\":\(erase + anchor),\"erase_loss\":\(erase),\"anchor_loss\":\(anchor),"
+                    + "\"lr\":1e-4}\n"
+            }.joined().utf8)
+        }
+        try records(1...3).write(to: url)
+        let session = try TmuxSession()
+        _ = try session.startWorkbench()
+        try session.keys("o")
+        try session.type(url.path)
+        let before = try #require(session.waitFor { $0.contains("step    3") }, "step 3 never showed")
+        #expect(before.contains("━━ erase") && before.contains("━━ anchor"))
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: records(4...23))
+        try handle.close()
+        let after = try #require(session.waitFor { $0.contains("step    23") }, "the step counter did not move")
+        func chart(_ screen: String) -> String {
+            String(screen.unicodeScalars.filter { (0x2801...0x28FF).contains($0.value) })
+        }
+        #expect(!chart(before).isEmpty && !chart(after).isEmpty)
+        #expect(chart(before) != chart(after), "the chart did not change")
+        #expect(after.contains("records 23"))
+        #expect(after.contains("└1") && after.contains("23│"))  // x axis now runs 1…23
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
+    @Test("resizing: too small shows one line, growing back redraws the layout; Ctrl-C quits")
+    func resize() throws {
+        let session = try TmuxSession()
+        _ = try session.startWorkbench()
+        try session.tmux("resize-window", "-t", "main", "-x", "30", "-y", "8")
+        #expect(session.waitFor { $0.contains("terminal too small") && $0.contains("30x8, need 40x10") } != nil,
+                "no 'too small' line: \(session.screen())")
+        try session.tmux("resize-window", "-t", "main", "-x", "90", "-y", "28")
+        let grown = session.waitFor { screen in
+            let lines = screen.split(separator: "\n", omittingEmptySubsequences: false)
+            return !screen.contains("too small") && lines.count >= 28 && lines[27].contains("q quit")
+        }
+        #expect(grown != nil, "layout not redrawn at 90x28: \(session.screen())")
+        #expect(grown?.split(separator: "\n").first?.contains("1 Training monitor") == true)
+        try session.keys("C-c")
+        try session.expectShellRestored()
+    }
+
+    @Test("--theme picks a theme file (its colours reach the screen); t cycles; an unknown name falls back")
+    func themes() throws {
+        let session = try TmuxSession()
+        let light = try session.startWorkbench("--images symbols --theme light")
+        #expect(light.contains("theme: light"))
+        #expect(session.coloredScreen().contains("48;5;255"), "the light background is not on screen")
+        try session.keys("t")
+        #expect(session.waitFor { !$0.contains("theme: light") && $0.contains("theme: ") } != nil)
+        try session.keys("q")
+        try session.expectShellRestored()
+        let fallback = try session.startWorkbench("--images symbols --theme nosuch")
+        #expect(fallback.contains("theme: dark"))
+        #expect(fallback.contains("theme nosuch not found; using dark"))
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
+    @Test("SIGTERM from outside ends the workbench and restores the terminal")
+    func terminateSignal() throws {
+        let session = try TmuxSession()
+        _ = try session.startWorkbench()
+        let shell = try session.tmux("display-message", "-p", "-t", "main", "#{pane_pid}")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let children = (try? String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)) ?? ""
+        let child = try #require(children.split(separator: " ").first.flatMap { Int32($0) }, "no workbench process")
+        #expect(kill(child, SIGTERM) == 0)
+        try session.expectShellRestored()
+    }
+}
