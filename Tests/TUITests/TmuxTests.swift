@@ -136,10 +136,10 @@ struct TmuxTests {
         #expect(first.contains("No training log open: press o"))
         #expect(first.contains("? help · Tab screens · q quit"))
         try session.keys("?")
-        let help = try #require(session.waitFor { $0.contains("─ Keys ─") }, "no help overlay")
-        for text in ["quit (restores the terminal)", "open a training log", "next theme", "accept the value"] {
-            #expect(help.contains(text))
-        }
+        // Wait for the whole overlay: curses may still be writing it when its title first shows.
+        let texts = ["─ Keys ─", "quit (restores the terminal)", "open a training log", "next theme", "accept the value"]
+        let help = session.waitFor { screen in texts.allSatisfy(screen.contains) }
+        #expect(help != nil, "help overlay incomplete: \(session.screen())")
         try session.keys("?")
         #expect(session.waitFor { !$0.contains("─ Keys ─") } != nil, "help did not close")
         try session.keys("z")
@@ -166,13 +166,15 @@ struct TmuxTests {
         _ = try session.startWorkbench()
         try session.keys("o")
         try session.type(url.path)
-        let before = try #require(session.waitFor { $0.contains("step    3") }, "step 3 never showed")
-        #expect(before.contains("━━ erase") && before.contains("━━ anchor"))
+        // Wait for whole frames: a capture can land while curses is still writing one.
+        let before = try #require(session.waitFor { $0.contains("step    3") && $0.contains("━━ erase") && $0.contains("━━ anchor") },
+                                  "step 3 and the legend never showed: \(session.screen())")
         let handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
         try handle.write(contentsOf: records(4...23))
         try handle.close()
-        let after = try #require(session.waitFor { $0.contains("step    23") }, "the step counter did not move")
+        let after = try #require(session.waitFor { $0.contains("step    23") && $0.contains("records 23") && $0.contains("23│") },
+                                 "the step counter did not move: \(session.screen())")
         func chart(_ screen: String) -> String {
             String(screen.unicodeScalars.filter { (0x2801...0x28FF).contains($0.value) })
         }
