@@ -16,4 +16,4 @@ echo "== spm-workbench generate (10 Euler steps, CFG 5, seed 42)"
     --size 32 --seed 42 --scheduler euler --out out/demo.png
 echo
 echo "The PNG's parameters chunk records how it was made (AUTOMATIC1111's layout)."
-echo "Next: 'spm-workbench --help' lists every command."
+echo "Next: 'spm-workbench --help' lists every command; 'spm-workbench' alone opens the workbench (q quits)."
