@@ -39,12 +39,10 @@ public enum WorkbenchLauncher {
         }
         app.append(LogEntry(.info, "images: \(imageProtocol.rawValue) (\(settings.images.rawValue))"))
         if let model = settings.modelPath {
-            let exists = FileManager.default.fileExists(atPath: model)
-            app.append(LogEntry(exists ? .info : .warning,
-                                exists ? "model \(model) selected; the engine that loads it is not built yet"
-                                       : "model \(model): no such file or folder"))
+            app.append(LogEntry(.info, "loading model \(model) …"))
+            app.core.start(LoadModelJob(path: model), in: .model)
         } else {
-            app.append(LogEntry(.info, "no model loaded: the diffusion engine is not built yet"))
+            app.append(LogEntry(.info, "no model selected: start with --model PATH (the testbed model becomes the default)"))
         }
         let quit = app.quitRequest
         let signalSources = [SIGINT, SIGTERM, SIGHUP].map { number in

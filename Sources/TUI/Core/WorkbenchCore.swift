@@ -36,6 +36,7 @@ public protocol CoreJob: Sendable {
 /// Named places for jobs: starting a job in a slot cancels the one that ran there.
 public enum JobSlot: Hashable, Sendable {
     case trainingLog
+    case model
 }
 
 /// The background core: owns every long job, runs each as its own task, and reports through a mailbox.
