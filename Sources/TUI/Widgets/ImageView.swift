@@ -1,20 +1,6 @@
 import CChafa
+import Diffusion
 import Foundation
-
-/// An 8-bit RGB image, rows top to bottom, 3 bytes a pixel.
-public struct RGBImage: Equatable, Sendable {
-    public let width: Int
-    public let height: Int
-    public let pixels: [UInt8]
-
-    /// Nil unless `pixels` holds exactly width × height × 3 bytes of a non-empty image.
-    public init?(width: Int, height: Int, pixels: [UInt8]) {
-        guard width > 0, height > 0, pixels.count == width * height * 3 else { return nil }
-        self.width = width
-        self.height = height
-        self.pixels = pixels
-    }
-}
 
 /// How images reach the screen. `symbols` and `ascii` draw coloured characters into cells, so they work in
 /// any terminal (and in `tmux capture-pane`); `sixel` and `kitty` send real pixels where the terminal has them.
