@@ -72,7 +72,7 @@ struct GenerateCommand: ParsableCommand {
         try reportingErrors {
             let models = try PipelineModels.load(from: URL(fileURLWithPath: model),
                                                  configFolder: config.map { URL(fileURLWithPath: $0) })
-            let native = models.vae.downscaleFactor * (models.unet.configuration.sampleSize ?? 64)
+            let native = models.nativeImageSize
             var request = GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, guidance: guidance,
                                             width: size ?? width ?? native, height: size ?? height ?? native, seed: seed,
                                             scheduler: SchedulerKind(rawValue: scheduler) ?? .ddim, clipSkip: clipSkip)
@@ -89,21 +89,10 @@ struct GenerateCommand: ParsableCommand {
                 return true
             }
             FileHandle.standardError.write(Data("\n".utf8))
-            try PNGFile.write(result.image, text: [(key: "parameters", value: parameters(request))], to: URL(fileURLWithPath: out))
+            let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
+            try PNGFile.write(result.image, text: [(key: "parameters", value: request.infotext(modelName: modelName))],
+                              to: URL(fileURLWithPath: out))
             print("wrote \(out) (\(request.width)×\(request.height), \(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
         }
-    }
-
-    /// AUTOMATIC1111's infotext: prompt, negative prompt, then "Key: value" pairs.
-    private func parameters(_ request: GenerationRequest) -> String {
-        var lines = [request.prompt]
-        if let negative = request.negativePrompt { lines.append("Negative prompt: \(negative)") }
-        var settings = ["Steps: \(request.steps)", "Sampler: \(request.scheduler.rawValue)", "CFG scale: \(request.guidance)",
-                        "Seed: \(request.seed)", "Size: \(request.width)x\(request.height)",
-                        "Model: \(URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent)"]
-        if let clipSkip { settings.append("Clip skip: \(clipSkip + 1)") }
-        if latents != nil { settings.append("Initial noise: \(URL(fileURLWithPath: latents ?? "").lastPathComponent)") }
-        lines.append(settings.joined(separator: ", "))
-        return lines.joined(separator: "\n")
     }
 }

@@ -56,17 +56,23 @@ struct AppTests {
         #expect(app.screen is LogScreen)
     }
 
-    @Test("Tab and Shift-Tab cycle the screens; 1 and 2 jump")
+    @Test("Tab and Shift-Tab cycle the screens; 1, 2 and 3 jump")
     func screens() {
         let app = app()
         app.handle(.tab)
         #expect(app.screen.title == "Log")
         app.handle(.tab)
+        #expect(app.screen.title == "Generate")
+        app.handle(.tab)
         #expect(app.screen.title == "Training monitor")
         app.handle(.backTab)
-        #expect(app.screen.title == "Log")
+        #expect(app.screen.title == "Generate")
         app.handle(.character("1"))
         #expect(app.screen.title == "Training monitor")
+        app.handle(.character("3"))
+        #expect(app.screen.title == "Generate")
+        app.handle(.character("2"))
+        #expect(app.screen.title == "Log")
     }
 
     @Test("q and Ctrl-C quit; in a text field q is typed and Ctrl-C still quits")

@@ -1,38 +1,75 @@
+import Diffusion
 import Foundation
 import Testing
 @testable import TUI
 
-@Suite("Loading the base model in the background")
+@Suite("The base model and generations in the background core")
 struct LoadModelJobTests {
-    /// Runs the job in the core and returns the log entries it posted.
-    func entries(loading path: String) async throws -> [LogEntry] {
-        let core = WorkbenchCore()
-        core.start(LoadModelJob(path: path), in: .model)
-        defer { core.cancelAll() }
-        var entries: [LogEntry] = []
-        // Generous: on a 2-core CI machine other tests can hold both cooperative threads for seconds.
+    static let sd1 = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../DiffusionTests/Golden/pipelines/sd1").standardizedFileURL.path
+
+    /// Drains the core until `done` says so (generous deadline: on a 2-core CI machine other tests can hold both
+    /// cooperative threads for seconds).
+    func collect(_ core: WorkbenchCore, until done: ([CoreEvent]) -> Bool) async throws -> [CoreEvent] {
+        var events: [CoreEvent] = []
         let deadline = Date().addingTimeInterval(60)
-        while entries.isEmpty && Date() < deadline {
-            for case .log(let entry) in core.events.drain() { entries.append(entry) }
+        while !done(events) && Date() < deadline {
+            events += core.events.drain()
             try await Task.sleep(for: .milliseconds(20))
         }
-        return entries
+        return events
     }
 
-    @Test("a diffusers folder loads and is summarised in the log")
+    static func logEntries(_ events: [CoreEvent]) -> [LogEntry] {
+        events.compactMap { if case .log(let entry) = $0 { entry } else { nil } }
+    }
+
+    @Test("a diffusers folder loads into the store and is summarised in the log")
     func loadsAFolder() async throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../DiffusionTests/Golden/pipelines/sd1").standardizedFileURL.path
-        let logged = try await entries(loading: folder)
-        #expect(logged.count == 1)
-        #expect(logged.first?.level == .info)
+        let core = WorkbenchCore(), store = ModelStore()
+        core.start(LoadModelJob(path: Self.sd1, store: store), in: .model)
+        let events = try await collect(core) { !Self.logEntries($0).isEmpty }
+        let logged = Self.logEntries(events)
+        #expect(logged.count == 1 && logged.first?.level == .info)
         #expect(logged.first?.message.contains("sd1 layout, UNet channels [8, 16, 16, 24], images in multiples of 16 px") == true,
                 "\(logged)")
+        #expect(store.loaded?.path == Self.sd1)
     }
 
-    @Test("a model that cannot load gives one error line")
+    @Test("a model that cannot load gives one error line and leaves the store empty")
     func reportsFailure() async throws {
-        let logged = try await entries(loading: "/no/such/model")
-        #expect(logged == [LogEntry(.error, "/no/such/model: cannot read: no such file or folder", time: logged.first?.time ?? Date())])
+        let core = WorkbenchCore(), store = ModelStore()
+        core.start(LoadModelJob(path: "/no/such/model", store: store), in: .model)
+        let logged = Self.logEntries(try await collect(core) { !Self.logEntries($0).isEmpty })
+        #expect(logged.map(\.message) == ["/no/such/model: cannot read: no such file or folder"])
+        #expect(logged.first?.level == .error && store.loaded == nil)
+    }
+
+    @Test("the generate screen runs the engine in the core and shows its image")
+    func generateScreen() async throws {
+        let core = WorkbenchCore(), store = ModelStore()
+        let screen = GenerateScreen(models: store, outputFolder: NSTemporaryDirectory())
+        #expect(screen.perform(.startGeneration).count == 1, "without a model: a hint")
+        core.start(LoadModelJob(path: Self.sd1, store: store), in: .model)
+        for event in try await collect(core, until: { $0.contains { if case .modelLoaded = $0 { true } else { false } } }) {
+            _ = screen.receive(event)
+        }
+        #expect(screen.state == .ready)
+        for effect in screen.perform(.startGeneration) {
+            if case .startJob(let job, let slot) = effect { core.start(job, in: slot) }
+        }
+        var finished = false
+        var sawProgress = false
+        for event in try await collect(core, until: { $0.contains { if case .generation(_, .finished) = $0 { true } else { false } } }) {
+            if case .generation(_, .progress) = event { sawProgress = true }
+            _ = screen.receive(event)
+            if case .finished = screen.state { finished = true }
+        }
+        #expect(finished && sawProgress)
+        // The same request through the engine directly gives the same pixels.
+        let models = try #require(store.loaded?.models)
+        let direct = try models.generate(GenerationRequest(prompt: screen.prompt, steps: screen.steps, width: 32, height: 32,
+                                                           seed: screen.seed))
+        #expect(screen.image == direct.image)
     }
 }

@@ -137,7 +137,7 @@ struct TmuxTests {
         #expect(first.contains("? help · Tab screens · q quit"))
         try session.keys("?")
         // Wait for the whole overlay: curses may still be writing it when its title first shows.
-        let texts = ["─ Keys ─", "quit (restores the terminal)", "open a training log", "next theme", "accept the value"]
+        let texts = ["─ Keys ─", "quit (restores the terminal)", "open a training log", "next theme", "generate with the loaded model"]
         let help = session.waitFor { screen in texts.allSatisfy(screen.contains) }
         #expect(help != nil, "help overlay incomplete: \(session.screen())")
         try session.keys("?")
@@ -146,6 +146,29 @@ struct TmuxTests {
         #expect(session.waitFor { $0.contains("z is not bound here: ? lists the keys") } != nil)
         try session.keys("2")
         #expect(session.waitFor { $0.contains("Log (") } != nil, "the log screen did not open")
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
+    @Test("3 opens generate; g generates with the loaded model and draws the image; w writes the PNG")
+    func generateAndShow() throws {
+        let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../DiffusionTests/Golden/pipelines/sd1").standardizedFileURL.path
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-out-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let session = try TmuxSession()
+        try session.type("cd \(output.deletingLastPathComponent().path) && mkdir -p \(output.lastPathComponent) && cd \(output.lastPathComponent)")
+        _ = try session.startWorkbench("--images symbols --model \(model)")
+        try session.keys("3")
+        #expect(session.waitFor { $0.contains("ready: press g") } != nil, "the model never loaded: \(session.screen())")
+        try session.keys("g")
+        let shown = session.waitFor { $0.contains("Image 32×32") && $0.contains("done in") }
+        #expect(shown != nil, "no image: \(session.screen())")
+        // Symbols mode draws the picture with block characters.
+        #expect(shown.map { $0.unicodeScalars.contains { (0x2580...0x259F).contains($0.value) } } == true)
+        try session.keys("w")
+        #expect(session.waitFor { $0.contains("wrote ") && $0.contains("/out/generate-seed0.png") } != nil, "no PNG written")
+        #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("out/generate-seed0.png").path))
         try session.keys("q")
         try session.expectShellRestored()
     }

@@ -36,6 +36,20 @@ public struct GenerationRequest: Sendable {
     }
 }
 
+extension GenerationRequest {
+    /// AUTOMATIC1111's infotext (the PNG `parameters` chunk): prompt, negative prompt, then "Key: value" pairs.
+    public func infotext(modelName: String) -> String {
+        var lines = [prompt]
+        if let negativePrompt { lines.append("Negative prompt: \(negativePrompt)") }
+        var settings = ["Steps: \(steps)", "Sampler: \(scheduler.rawValue)", "CFG scale: \(guidance)", "Seed: \(seed)",
+                        "Size: \(width)x\(height)", "Model: \(modelName)"]
+        if let clipSkip { settings.append("Clip skip: \(clipSkip + 1)") }
+        if initialLatents != nil { settings.append("Initial noise: given") }
+        lines.append(settings.joined(separator: ", "))
+        return lines.joined(separator: "\n")
+    }
+}
+
 /// A prompt as the UNet sees it.
 public struct PromptConditioning: Sendable {
     /// [1, 77, crossAttentionDim].
@@ -65,6 +79,9 @@ public enum GenerationError: Error, Equatable, CustomStringConvertible {
 }
 
 extension PipelineModels {
+    /// The size the model was trained at (the UNet's sample size in pixels).
+    public var nativeImageSize: Int { vae.downscaleFactor * (unet.configuration.sampleSize ?? 64) }
+
     /// Pixels per latent cell times the UNet's own downsampling: image sides must be multiples of this.
     public var sizeMultiple: Int { vae.downscaleFactor * unet.spatialMultiple }
 

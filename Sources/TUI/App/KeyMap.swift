@@ -41,8 +41,9 @@ public enum Key: Hashable, Sendable {
 /// Everything a key can ask the workbench to do.
 public enum Action: String, CaseIterable, Sendable {
     case quit, toggleHelp, closeOverlay, nextScreen, previousScreen
-    case showTrainingMonitor, showLog, nextTheme
+    case showTrainingMonitor, showLog, showGenerate, nextTheme
     case openTrainingLog, closeTrainingLog
+    case editPrompt, editNegativePrompt, editSeed, editSteps, startGeneration, cancelGeneration, saveImage
     case scrollUp, scrollDown, pageUp, pageDown, scrollToEnd
     case confirmPrompt, cancelPrompt
 }
@@ -55,6 +56,7 @@ public enum KeyScope: String, CaseIterable, Sendable {
     case global
     case trainingMonitor
     case log
+    case generate
     case help
     case prompt
 
@@ -65,6 +67,7 @@ public enum KeyScope: String, CaseIterable, Sendable {
         case .global: return "Workbench"
         case .trainingMonitor: return "Training monitor"
         case .log: return "Log"
+        case .generate: return "Generate"
         case .help: return "Help"
         case .prompt: return "Text fields"
         }
@@ -125,9 +128,17 @@ public struct KeyMap: Sendable {
         Binding(.backTab, .previousScreen, .global, "previous screen"),
         Binding(.character("1"), .showTrainingMonitor, .global, "training monitor"),
         Binding(.character("2"), .showLog, .global, "log"),
+        Binding(.character("3"), .showGenerate, .global, "generate"),
         Binding(.character("t"), .nextTheme, .global, "next theme from themes/"),
         Binding(.character("o"), .openTrainingLog, .trainingMonitor, "open a training log (JSON lines) and follow it"),
         Binding(.character("c"), .closeTrainingLog, .trainingMonitor, "stop following the training log"),
+        Binding(.character("p"), .editPrompt, .generate, "edit the prompt"),
+        Binding(.character("n"), .editNegativePrompt, .generate, "edit the negative prompt"),
+        Binding(.character("s"), .editSeed, .generate, "edit the seed"),
+        Binding(.character("S"), .editSteps, .generate, "edit the number of steps"),
+        Binding(.character("g"), .startGeneration, .generate, "generate with the loaded model"),
+        Binding(.character("x"), .cancelGeneration, .generate, "cancel the generation"),
+        Binding(.character("w"), .saveImage, .generate, "write the image to a PNG"),
         Binding(.up, .scrollUp, .log, "scroll up"),
         Binding(.character("k"), .scrollUp, .log, "scroll up"),
         Binding(.down, .scrollDown, .log, "scroll down"),

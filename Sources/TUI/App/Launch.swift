@@ -40,7 +40,7 @@ public enum WorkbenchLauncher {
         app.append(LogEntry(.info, "images: \(imageProtocol.rawValue) (\(settings.images.rawValue))"))
         if let model = settings.modelPath {
             app.append(LogEntry(.info, "loading model \(model) …"))
-            app.core.start(LoadModelJob(path: model), in: .model)
+            app.core.start(LoadModelJob(path: model, store: app.models), in: .model)
         } else {
             app.append(LogEntry(.info, "no model selected: start with --model PATH (the testbed model becomes the default)"))
         }

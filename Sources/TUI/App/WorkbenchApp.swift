@@ -32,6 +32,8 @@ public final class WorkbenchApp {
 
     public let keyMap: KeyMap
     public let core: WorkbenchCore
+    /// The base model, once the core has loaded it.
+    public let models: ModelStore
     public private(set) var screens: [any Screen]
     public private(set) var currentScreen = 0
     public private(set) var log = LogBook()
@@ -48,13 +50,14 @@ public final class WorkbenchApp {
     public let quitRequest = QuitRequest()
 
     public init(options: WorkbenchOptions, themes: [Theme], initialTheme: Int = 0, core: WorkbenchCore = WorkbenchCore(),
-                keyMap: KeyMap = .standard, screens: [any Screen]? = nil) {
+                models: ModelStore = ModelStore(), keyMap: KeyMap = .standard, screens: [any Screen]? = nil) {
         self.options = options
         self.themes = themes.isEmpty ? [.dark] : themes
         themeIndex = min(max(0, initialTheme), self.themes.count - 1)
         self.core = core
         self.keyMap = keyMap
-        self.screens = screens ?? [TrainingMonitorScreen(), LogScreen()]
+        self.models = models
+        self.screens = screens ?? [TrainingMonitorScreen(), LogScreen(), GenerateScreen(models: models)]
     }
 
     public var theme: Theme { themes[themeIndex] }
@@ -130,6 +133,7 @@ public final class WorkbenchApp {
         case .previousScreen: currentScreen = (currentScreen + screens.count - 1) % screens.count
         case .showTrainingMonitor: show(TrainingMonitorScreen.self)
         case .showLog: show(LogScreen.self)
+        case .showGenerate: show(GenerateScreen.self)
         case .nextTheme:
             themeIndex = (themeIndex + 1) % themes.count
             if themes.count == 1 { hint = "only one theme is loaded" }

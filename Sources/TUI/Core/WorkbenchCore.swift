@@ -18,6 +18,10 @@ public enum CoreEvent: Sendable {
     case log(LogEntry)
     /// News from a followed training log; `generation` tells apart the file followed now from older ones.
     case trainingLog(generation: Int, TrainingLogEvent)
+    /// The base model finished loading (the store holds it now).
+    case modelLoaded(path: String, sizeMultiple: Int)
+    /// News from generation number `Int` (a newer generation supersedes older ones).
+    case generation(Int, GenerationEvent)
 }
 
 public enum TrainingLogEvent: Sendable {
@@ -37,6 +41,7 @@ public protocol CoreJob: Sendable {
 public enum JobSlot: Hashable, Sendable {
     case trainingLog
     case model
+    case generation
 }
 
 /// The background core: owns every long job, runs each as its own task, and reports through a mailbox.
