@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(__file__))
+from make_tiny_models import bytes_to_unicode  # noqa: E402  (CLIP's byte table, one copy)
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "Tests" / "DiffusionTests" / "Golden"
 BPE_GZ = ROOT / "Sources" / "Diffusion" / "Resources" / "bpe_simple_vocab_16e6.txt.gz"
@@ -38,18 +41,6 @@ def write_json(name, value):
 
 
 # ----------------------------------------------------------------------------------------------- tokenizer
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
-
 
 def openai_vocab_and_merges(merge_count):
     """The vocabulary exactly as OpenAI's SimpleTokenizer builds it from the first `merge_count` merges."""
