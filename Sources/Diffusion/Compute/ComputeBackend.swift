@@ -1,0 +1,51 @@
+import Foundation
+
+/// The library that runs the engine's convolutions. Models never choose: `Conv2d` asks
+/// `ComputeEnvironment.backend` on every call, so a benchmark can compare both in one process.
+public enum ComputeBackend: String, Sendable, CaseIterable {
+    /// im2col + OpenBLAS sgemm (`Tensor.conv2d`): the reference path.
+    case openblas
+    /// oneDNN's convolution primitives, with weights reordered once into the layout it picks.
+    case onednn
+}
+
+extension ComputeEnvironment {
+    /// The environment variable that names the backend (`openblas` or `onednn`).
+    public static let backendVariable = "SPM_COMPUTE"
+
+    /// oneDNN measured faster on every convolution the models run (BENCHMARKS.md, "oneDNN convolution").
+    public static let defaultBackend = ComputeBackend.onednn
+
+    /// The backend named by `SPM_COMPUTE`, else `defaultBackend` (also for a value that names no backend).
+    /// The setting lives in the process environment, like the thread count lives in OpenBLAS: one copy, no
+    /// Swift global to keep in step with it.
+    public static var backend: ComputeBackend {
+        backend(named: getenv(backendVariable).map { String(cString: $0) })
+    }
+
+    /// The backend a `SPM_COMPUTE` value names (any letter case), else `defaultBackend`.
+    static func backend(named value: String?) -> ComputeBackend {
+        value.flatMap { ComputeBackend(rawValue: $0.lowercased()) } ?? defaultBackend
+    }
+
+    /// Chooses the backend for this process (and processes it starts).
+    public static func setBackend(_ backend: ComputeBackend) {
+        setenv(backendVariable, backend.rawValue, 1)
+    }
+}
+
+extension Tensor {
+    /// conv2d (groups 1, no dilation) on `backend`: the one entry point layers use, so no model knows which
+    /// library ran. `oneDNNWeights` keeps oneDNN's reordered weights between calls (one cache per layer).
+    /// Shapes oneDNN cannot run fall back to the im2col path, which also stays the reference in tests.
+    public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair,
+                              padding: SpatialPair, backend: ComputeBackend,
+                              oneDNNWeights: OneDNNWeightCache) -> Tensor {
+        if backend == .onednn,
+           let result = oneDNNConv2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
+                                     weightCache: oneDNNWeights) {
+            return result
+        }
+        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}
