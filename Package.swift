@@ -22,9 +22,11 @@ let package = Package(
         .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // oneDNN has no pkg-config file: its module map links `dnnl` and its OpenMP runtime `gomp` by name.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // The CPU diffusion engine: tensors, weights, models, schedulers. No UI, no SPM knowledge.
-        .target(name: "Diffusion", dependencies: ["CBLAS", "CPNG", "CYAML", "CZlib"],
+        .target(name: "Diffusion", dependencies: ["CBLAS", "CDNNL", "CPNG", "CYAML", "CZlib"],
                 resources: [.copy("Resources")]),
         // The SPM method on top of the engine: adapters, files, training, transport, merging, evaluation.
         .target(name: "Membrane", dependencies: ["Diffusion"]),

@@ -24,12 +24,16 @@ struct UNetBenchmark: ParsableCommand {
     @Option(help: "Threads.")
     var threads = 2
 
+    @Option(help: "Convolution backend: openblas or onednn (default: SPM_COMPUTE, else the default backend).")
+    var backend: String?
+
     struct Report: Encodable {
         let benchmark = "unet forward fp32"
         let model: String
         let latent: [Int]
         let parameters: Int
         let threads: Int
+        let backend: String
         let blasCore: String
         let loadSeconds: Double
         let medianSeconds: Double
@@ -41,6 +45,12 @@ struct UNetBenchmark: ParsableCommand {
             throw ValidationError("--model \(model): expected sd15, sd21 or sdxl")
         }
         ComputeEnvironment.setThreadCount(threads)
+        if let backend {
+            guard let chosen = ComputeBackend(rawValue: backend) else {
+                throw ValidationError("--backend \(backend): expected openblas or onednn")
+            }
+            ComputeEnvironment.setBackend(chosen)
+        }
         let folder = try PipelineModels.bundledConfigFolder(architecture)
         let configuration = try UNetConfiguration.load(from: folder.appendingPathComponent("unet/config.json"))
         let clock = ContinuousClock()
@@ -59,7 +69,7 @@ struct UNetBenchmark: ParsableCommand {
             _ = unet(sample, timesteps: Array(repeating: 500, count: batch), context: context, added: added)
         } / 1000
         try printJSON(Report(model: model, latent: [batch, 4, latent, latent], parameters: parameters.parameterCount,
-                             threads: threads, blasCore: ComputeEnvironment.blasCoreName,
+                             threads: threads, backend: ComputeEnvironment.backend.rawValue, blasCore: ComputeEnvironment.blasCoreName,
                              loadSeconds: Double(load.components.seconds) + Double(load.components.attoseconds) * 1e-18,
                              medianSeconds: seconds, peakRSSGiB: peakResidentGiB()))
     }

@@ -5,7 +5,7 @@ import Testing
 // γ_k·Σ|w·x| of the exact value; we allow twice that.
 
 /// PyTorch's conv2d written as seven nested loops in Double, with the per-element error bound.
-private func naiveConv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+func naiveConv2d(_ input: Tensor, _ weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
                          dilation: (Int, Int), groups: Int) -> (values: [Double], bounds: [Double], shape: [Int]) {
     let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])

@@ -4,6 +4,8 @@ public struct Conv2d: Sendable {
     public var bias: Tensor?
     public var stride: Int
     public var padding: Int
+    /// oneDNN's reordered copy of `weight`, made on the first oneDNN call and reused by every later one.
+    let oneDNNWeights = OneDNNWeightCache()
 
     public init(_ parameters: ScopedParameters, inChannels: Int, outChannels: Int, kernel: Int,
                 stride: Int = 1, padding: Int = 0, bias hasBias: Bool = true) throws {
@@ -13,8 +15,13 @@ public struct Conv2d: Sendable {
         self.padding = padding
     }
 
+    /// Runs on `ComputeEnvironment.backend`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        callAsFunction(input, backend: ComputeEnvironment.backend)
+    }
+
+    public func callAsFunction(_ input: Tensor, backend: ComputeBackend) -> Tensor {
         Tensor.conv2d(input, weight: weight, bias: bias, stride: SpatialPair(stride, stride),
-                      padding: SpatialPair(padding, padding))
+                      padding: SpatialPair(padding, padding), backend: backend, oneDNNWeights: oneDNNWeights)
     }
 }

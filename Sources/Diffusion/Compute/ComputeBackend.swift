@@ -1,0 +1,56 @@
+import Foundation
+
+/// The library that runs the engine's convolutions. Models never choose: `Conv2d` asks
+/// `ComputeEnvironment.backend` on every call, so a benchmark can compare both in one process.
+public enum ComputeBackend: String, Sendable, CaseIterable {
+    /// im2col + OpenBLAS sgemm (`Tensor.conv2d`): the reference path.
+    case openblas
+    /// oneDNN's convolution primitives, with weights reordered once into the layout it picks.
+    case onednn
+}
+
+extension ComputeEnvironment {
+    /// The environment variable that names the backend (`openblas` or `onednn`).
+    public static let backendVariable = "SPM_COMPUTE"
+
+    /// oneDNN took 0.80–0.84 of OpenBLAS's time on SD's 3×3 convolutions (BENCHMARKS.md, "oneDNN convolution
+    /// backend"); its cost is a reordered copy of each conv layer's weights (+1.5 GiB for the SD1.5 UNet).
+    public static let defaultBackend = ComputeBackend.onednn
+
+    /// The backend named by `SPM_COMPUTE`, else `defaultBackend` (also for a value that names no backend).
+    /// The setting lives in the process environment, like the thread count lives in OpenBLAS: one copy, no
+    /// Swift global to keep in step with it.
+    public static var backend: ComputeBackend {
+        backend(named: getenv(backendVariable).map { String(cString: $0) })
+    }
+
+    /// The backend a `SPM_COMPUTE` value names (any letter case), else `defaultBackend`.
+    static func backend(named value: String?) -> ComputeBackend {
+        value.flatMap { ComputeBackend(rawValue: $0.lowercased()) } ?? defaultBackend
+    }
+
+    /// Chooses the backend for this process (and processes it starts).
+    public static func setBackend(_ backend: ComputeBackend) {
+        setenv(backendVariable, backend.rawValue, 1)
+    }
+}
+
+extension Tensor {
+    /// conv2d (groups 1, no dilation) on `backend`: the one entry point layers use, so no model knows which
+    /// library ran. `oneDNNWeights` keeps oneDNN's reordered weights between calls (one cache per layer).
+    /// Shapes oneDNN cannot run fall back to the im2col path, which also stays the reference in tests. So do
+    /// 1×1 stride-1 convolutions: there the OpenBLAS path is one plain GEMM over the NCHW planes, while oneDNN
+    /// adds two activation reorders and measured slower (BENCHMARKS.md, "oneDNN convolution backend").
+    public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair,
+                              padding: SpatialPair, backend: ComputeBackend,
+                              oneDNNWeights: OneDNNWeightCache) -> Tensor {
+        let isPointwise = weight.rank == 4 && weight.shape[2] == 1 && weight.shape[3] == 1 && stride == 1
+            && padding == 0
+        if backend == .onednn, !isPointwise,
+           let result = oneDNNConv2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
+                                     weightCache: oneDNNWeights) {
+            return result
+        }
+        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+}
