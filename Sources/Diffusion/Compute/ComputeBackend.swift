@@ -14,8 +14,10 @@ extension ComputeEnvironment {
     public static let backendVariable = "SPM_COMPUTE"
 
     /// oneDNN took 0.80–0.84 of OpenBLAS's time on SD's 3×3 convolutions (BENCHMARKS.md, "oneDNN convolution
-    /// backend"); its cost is a reordered copy of each conv layer's weights (+1.5 GiB for the SD1.5 UNet).
-    public static let defaultBackend = ComputeBackend.onednn
+    /// backend"), but no gain showed in a whole UNet forward (convolutions are a quarter of it) while it costs a
+    /// reordered copy of each conv layer's weights (+1.5 GiB for the SD1.5 UNet). Until an idle-machine
+    /// measurement shows the forward faster, OpenBLAS stays the default; `SPM_COMPUTE=onednn` selects oneDNN.
+    public static let defaultBackend = ComputeBackend.openblas
 
     /// The backend named by `SPM_COMPUTE`, else `defaultBackend` (also for a value that names no backend).
     /// The setting lives in the process environment, like the thread count lives in OpenBLAS: one copy, no
