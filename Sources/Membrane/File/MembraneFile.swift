@@ -74,11 +74,11 @@ public struct MembraneFile: Sendable {
         let path = file.path
         guard let summary = try MembraneFileSummary.detect(in: file) else { throw MembraneFileError.notAMembrane(file: path) }
         guard let family = summary.family else { throw MembraneFileError.unknownFamily(file: path) }
-        guard let layout = try layout ?? MembraneLayout.bundled(for: family) else {
+        guard let chosen = try layout ?? MembraneLayout.bundled(for: family) else {
             throw MembraneFileError.needsUNetConfig(file: path, family: family)
         }
         do {
-            return try read(file, family: family, layout: layout)
+            return try read(file, family: family, layout: chosen)
         } catch let error as MembraneFileError {
             // Names or shapes of another family's UNet say more than "unknown tensor".
             switch error {
@@ -88,7 +88,7 @@ public struct MembraneFile: Sendable {
                         throw MembraneFileError.wrongFamily(file: path, declared: family, evidence: summary.familyEvidence, actual: other)
                     }
                 }
-                throw error
+                throw layout == nil ? MembraneFileError.notTheBundledUNet(error, family: family) : error
             default:
                 throw error
             }

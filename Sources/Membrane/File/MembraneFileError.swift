@@ -11,6 +11,8 @@ public enum MembraneFileError: Error, Equatable, Sendable, CustomStringConvertib
     case invalidMetadata(file: String, key: String, problem: String)
     case mixedFamilies(first: String, firstFamily: ModelFamily, other: String, otherFamily: ModelFamily)
     case invalidMerge(problem: String)
+    /// A layer that fits none of the bundled UNets: wraps the first problem found.
+    indirect case notTheBundledUNet(MembraneFileError, family: ModelFamily)
 
     public var description: String {
         switch self {
@@ -36,6 +38,8 @@ public enum MembraneFileError: Error, Equatable, Sendable, CustomStringConvertib
             return "cannot merge \(other) (\(otherFamily.rawValue)) with \(first) (\(firstFamily.rawValue)): membranes of different model families"
         case .invalidMerge(let problem):
             return "merge: \(problem)"
+        case .notTheBundledUNet(let problem, let family):
+            return "\(problem) — not the bundled \(family.rawValue) UNet; for another model (the testbed, other shapes) pass its UNet config (--unet-config)"
         }
     }
 }
