@@ -54,7 +54,9 @@ public enum SafetensorsWriter {
         return file
     }
 
-    private static func dataOrder(_ entries: [SafetensorsEntry]) -> [SafetensorsEntry] {
+    /// The order the data section holds `entries` in (what a hash of the data section, kohya's
+    /// `sshs_model_hash`, must digest before the header is written).
+    public static func dataOrder(_ entries: [SafetensorsEntry]) -> [SafetensorsEntry] {
         entries.enumerated()
             .sorted { ($1.element.dtype.byteSize, $0.offset) < ($0.element.dtype.byteSize, $1.offset) }
             .map(\.element)
