@@ -14,9 +14,9 @@ extension ComputeEnvironment {
     public static let backendVariable = "SPM_COMPUTE"
 
     /// oneDNN took 0.80–0.84 of OpenBLAS's time on SD's 3×3 convolutions (BENCHMARKS.md, "oneDNN convolution
-    /// backend"), but no gain showed in a whole UNet forward (convolutions are a quarter of it) while it costs a
-    /// reordered copy of each conv layer's weights (+1.5 GiB for the SD1.5 UNet). Until an idle-machine
-    /// measurement shows the forward faster, OpenBLAS stays the default; `SPM_COMPUTE=onednn` selects oneDNN.
+    /// backend"), but a whole SD1.5 forward measured 11.9 s against OpenBLAS's 11.7 s on an idle machine
+    /// (convolutions are a quarter of it, and activations are reordered in and out), while it costs a reordered
+    /// copy of each conv layer's weights (+1.5 GiB). So OpenBLAS is the default; `SPM_COMPUTE=onednn` selects it.
     public static let defaultBackend = ComputeBackend.openblas
 
     /// The backend named by `SPM_COMPUTE`, else `defaultBackend` (also for a value that names no backend).
