@@ -43,8 +43,10 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion"], exclude: ["Golden"]),
-        .testTarget(name: "MembraneTests", dependencies: ["Membrane"]),
+        // What several test suites share (the seeded generator); never linked into the product.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "MembraneTests", dependencies: ["Membrane", "TestSupport"]),
         // Runs the built `spm-workbench` binary as a subprocess (it sits next to the test bundle).
         .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion"]),
         // Widgets and app logic in memory, plus the real binary driven in tmux.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import TestSupport
 
 @Suite struct PNGFileTests {
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/png")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import TestSupport
 
 @Suite struct SafetensorsElementTypeTests {
     private func decode(_ type: ElementType, _ bytes: [UInt8]) -> [Float] {

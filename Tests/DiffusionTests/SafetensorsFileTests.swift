@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import TestSupport
 
 @Suite struct SafetensorsFileTests {
     // MARK: Round trips

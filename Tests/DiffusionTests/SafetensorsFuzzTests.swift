@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import TestSupport
 
 /// Thousands of seeded mutations of a valid file. Each must either open into something self-consistent (every
 /// range inside the data, ranges tiling it, byte counts matching shapes, every tensor readable) or throw a

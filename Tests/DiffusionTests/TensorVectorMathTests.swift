@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import TestSupport
 
 @Suite struct TensorVectorMathTests {
     /// The vectorised e^x against Double's exp, measured in units in the last place of the Float result,

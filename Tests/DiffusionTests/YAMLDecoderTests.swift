@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import TestSupport
 
 private struct Scalars: Codable, Equatable {
     var integer: Int

@@ -1,4 +1,5 @@
 import Diffusion
+import TestSupport
 
 /// A dense tensor of `shape` with elements drawn uniformly from `range` by a seeded generator.
 func randomTensor(_ shape: [Int], seed: UInt64, in range: ClosedRange<Float> = -1...1) -> Tensor {

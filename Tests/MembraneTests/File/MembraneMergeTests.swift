@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Membrane
+import TestSupport
 
 @Suite struct MembraneMergeTests {
     private func expectClose(_ actual: [Double], _ expected: [Double], tolerance: Double = 1e-5, _ label: String) {
@@ -86,7 +87,7 @@ import Testing
     @Test func svdAtFullRankReproducesAndTruncationLosesTheDroppedValues() throws {
         // ΔW = Σ σ_j u_j v_jᵀ with known σ: orthonormal u (out) and v (in) from Gram–Schmidt of seeded vectors.
         let (out, inFeatures, rank) = (24, 16, 5)
-        var generator = SeededGenerator(seed: 50)
+        var generator = SplitMix64(seed: 50)
         func orthonormal(_ n: Int, _ count: Int) -> [[Double]] {
             var basis: [[Double]] = []
             while basis.count < count {

@@ -1,20 +1,7 @@
 import Diffusion
 import Foundation
 @testable import Membrane
-
-/// Seeded draws for tests (never the system generator).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func floats(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &self) } }
-}
+import TestSupport
 
 enum MembraneFixtures {
     static var repository: URL {
@@ -35,7 +22,7 @@ enum MembraneFixtures {
     /// A random membrane on every module of `layout` (or the first `limit`), with rank `rank` and alpha `alpha`.
     static func random(_ layout: MembraneLayout, family: ModelFamily, rank: Int, alpha: Float, seed: UInt64,
                        concept: String, limit: Int? = nil) -> MembraneFile {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         var layers: [String: MembraneLayer] = [:]
         for module in layout.modules.prefix(limit ?? layout.modules.count) {
             layers[module.path] = MembraneLayer(rank: rank, inFeatures: module.inFeatures, outFeatures: module.outFeatures,
