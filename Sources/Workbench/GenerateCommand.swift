@@ -1,6 +1,7 @@
 import ArgumentParser
 import Diffusion
 import Foundation
+import Membrane
 
 /// `spm-workbench generate`: one text-to-image generation, written as a PNG whose `parameters` text chunk
 /// records how it was made (in AUTOMATIC1111's layout, so tools that read those recognise it).
@@ -54,6 +55,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A safetensors file whose one tensor is the initial noise [1, 4, h, w] (instead of the seed's).")
     var latents: String?
 
+    @Option(name: .long, help: ArgumentHelp("A membrane to apply, with an optional strength (path.safetensors:0.8); repeatable. Each membrane keeps its own gate.", valueName: "path[:weight]"))
+    var membrane: [String] = []
+
     @Option(name: .shortAndLong, help: "The PNG to write.")
     var out: String
 
@@ -70,8 +74,12 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let models = try PipelineModels.load(from: URL(fileURLWithPath: model),
+            var models = try PipelineModels.load(from: URL(fileURLWithPath: model),
                                                  configFolder: config.map { URL(fileURLWithPath: $0) })
+            let membranes = try membrane.map(Self.parseMembrane)
+            let layout = MembraneLayout(unet: models.unet.configuration)
+            let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
+            if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
             let native = models.nativeImageSize
             var request = GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, guidance: guidance,
                                             width: size ?? width ?? native, height: size ?? height ?? native, seed: seed,
@@ -83,6 +91,7 @@ struct GenerateCommand: ParsableCommand {
                 }
                 request.initialLatents = Tensor(try file.floats(info.name), shape: info.shape)
             }
+            if !files.isEmpty { request.adapterGates = membranes.map(\.weight) }
             let started = Date()
             let result = try models.generate(request) { step, total in
                 FileHandle.standardError.write(Data("\rstep \(step)/\(total)".utf8))
@@ -90,9 +99,20 @@ struct GenerateCommand: ParsableCommand {
             }
             FileHandle.standardError.write(Data("\n".utf8))
             let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
-            try PNGFile.write(result.image, text: [(key: "parameters", value: request.infotext(modelName: modelName))],
-                              to: URL(fileURLWithPath: out))
+            let used = membranes.map { "\(URL(fileURLWithPath: $0.path).deletingPathExtension().lastPathComponent):\($0.weight)" }
+            let infotext = request.infotext(modelName: modelName,
+                                            extra: used.isEmpty ? [] : [(key: "Membranes", value: used.joined(separator: " "))])
+            try PNGFile.write(result.image, text: [(key: "parameters", value: infotext)], to: URL(fileURLWithPath: out))
             print("wrote \(out) (\(request.width)×\(request.height), \(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
         }
+    }
+
+    /// "path.safetensors" or "path.safetensors:0.8".
+    static func parseMembrane(_ text: String) throws -> (path: String, weight: Float) {
+        if let colon = text.lastIndex(of: ":"), let weight = Float(text[text.index(after: colon)...]) {
+            guard weight.isFinite else { throw ValidationError("--membrane \(text): the weight must be a finite number") }
+            return (String(text[..<colon]), weight)
+        }
+        return (text, 1)
     }
 }

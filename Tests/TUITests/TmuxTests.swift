@@ -99,7 +99,8 @@ final class TmuxSession {
     /// Starts the workbench from the shell and waits for its first frame.
     func startWorkbench(_ arguments: String = "--images symbols") throws -> String {
         try type("\(TmuxSession.binaryPath) \(arguments)")
-        return try #require(waitFor { $0.contains("1 Training monitor") }, "the workbench did not open")
+        // The header is drawn first and the status bar last: with both on screen the first frame is complete.
+        return try #require(waitFor { $0.contains("1 Training monitor") && $0.contains("q quit") }, "the workbench did not open")
     }
 
     /// The shell is back: the workbench's screen is gone, the prompt is the last line, and tty modes are

@@ -23,6 +23,26 @@ import Testing
         #expect(text.first?.value == "a cat painting\nNegative prompt: a dog\nSteps: 10, Sampler: dpmpp-2m, CFG scale: 5.0, Seed: 42, Size: 32x32, Model: sd1")
     }
 
+    @Test func appliesAMembraneAtAStrengthAsDiffusersDoes() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let membrane = Self.pipelines.appendingPathComponent("sd1-membrane.safetensors").path
+        let run = try WorkbenchRun(["generate", "--model", Self.pipelines.appendingPathComponent("sd1").path,
+                                    "--prompt", "a cat painting", "--negative", "a dog", "--steps", "10", "--guidance", "5",
+                                    "--size", "32", "--seed", "42", "--scheduler", "euler",
+                                    "--membrane", "\(membrane):0.5", "--out", out.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        let (image, text) = try PNGFile.read(from: out)
+        let golden = try WeightFile.open(Self.pipelines.appendingPathComponent("sd1-membrane-images.safetensors"))
+        let expected = try golden.floats("strength-0.5").map { Int(($0 * 255).rounded()) }
+        let worst = zip(image.pixels, expected).map { abs(Int($0) - $1) }.max() ?? .max
+        #expect(worst <= 1, "largest pixel difference \(worst)")
+        #expect(text.first?.value.hasSuffix(", Membranes: sd1-membrane:0.5") == true, "\(text)")
+        let wrongModel = try WorkbenchRun(["generate", "--model", Self.pipelines.appendingPathComponent("sdxl").path,
+                                           "--prompt", "x", "--steps", "1", "--membrane", membrane, "--out", out.path + ".x"])
+        #expect(wrongModel.status == 1 && wrongModel.standardError.split(separator: "\n").count == 1, "\(wrongModel.standardError)")
+    }
+
     @Test func badInputGetsOneLineAndNoFile() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
         let missing = try WorkbenchRun(["generate", "--model", "/no/such/model", "--prompt", "x", "--out", out.path])

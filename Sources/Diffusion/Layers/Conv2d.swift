@@ -6,6 +6,8 @@ public struct Conv2d: Sendable {
     public var padding: Int
     /// oneDNN's reordered copy of `weight`, made on the first oneDNN call and reused by every later one.
     let oneDNNWeights = OneDNNWeightCache()
+    /// Membranes attached to this (1×1) convolution (nil: the frozen layer alone).
+    public var adapter: LowRankAdapter?
 
     public init(_ parameters: ScopedParameters, inChannels: Int, outChannels: Int, kernel: Int,
                 stride: Int = 1, padding: Int = 0, bias hasBias: Bool = true) throws {
@@ -15,9 +17,11 @@ public struct Conv2d: Sendable {
         self.padding = padding
     }
 
-    /// Runs on `ComputeEnvironment.backend`.
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        callAsFunction(input, backend: ComputeEnvironment.backend)
+    /// Runs on `ComputeEnvironment.backend`; `gates` [batch, adapters] scale the attached adapters per sample.
+    public func callAsFunction(_ input: Tensor, gates: Tensor? = nil) -> Tensor {
+        let base = callAsFunction(input, backend: ComputeEnvironment.backend)
+        guard let adapter, let gates else { return base }
+        return base + adapter.delta(image: input, gates: gates)
     }
 
     public func callAsFunction(_ input: Tensor, backend: ComputeBackend) -> Tensor {

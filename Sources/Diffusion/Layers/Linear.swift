@@ -2,6 +2,8 @@
 public struct Linear: Sendable {
     public var weight: Tensor
     public var bias: Tensor?
+    /// Membranes attached to this layer (nil: the frozen layer alone).
+    public var adapter: LowRankAdapter?
 
     public init(_ parameters: ScopedParameters, inFeatures: Int, outFeatures: Int, bias hasBias: Bool = true) throws {
         weight = try parameters.tensor("weight", shape: [outFeatures, inFeatures])
@@ -11,7 +13,10 @@ public struct Linear: Sendable {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        Tensor.linear(input, weight: weight, bias: bias)
+    /// `gates` [batch, adapters] scale the attached adapters per sample (ignored without an adapter).
+    public func callAsFunction(_ input: Tensor, gates: Tensor? = nil) -> Tensor {
+        let base = Tensor.linear(input, weight: weight, bias: bias)
+        guard let adapter, let gates else { return base }
+        return base + adapter.delta(tokens: input, gates: gates)
     }
 }

@@ -25,10 +25,10 @@ public struct UNet2DConditionModel: Sendable {
     let timeLinear1: Linear, timeLinear2: Linear
     let addedLinear1: Linear?, addedLinear2: Linear?
     let convIn: Conv2d
-    let down: [Level]
+    var down: [Level]
     let midResnets: [ResnetBlock]
-    let midAttention: SpatialTransformer
-    let up: [Level]
+    var midAttention: SpatialTransformer
+    var up: [Level]
     let normOut: GroupNorm
     let convOut: Conv2d
 
@@ -111,7 +111,10 @@ public struct UNet2DConditionModel: Sendable {
 
     /// The noise prediction for `sample` [batch, C, H, W] at `timesteps` (one per sample), conditioned on the
     /// text `context` [batch, tokens, crossAttentionDim] (and, for SDXL, `added`).
-    public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor, added: AddedConditions? = nil) -> Tensor {
+    /// `gates` [batch, adapters] scale the attached membranes per sample (see `attaching`); nil runs the frozen
+    /// model alone.
+    public func callAsFunction(_ sample: Tensor, timesteps: [Float], context: Tensor, added: AddedConditions? = nil,
+                               gates: Tensor? = nil) -> Tensor {
         let c = configuration
         let batch = sample.shape[0]
         precondition(timesteps.count == batch && context.shape[0] == batch,
@@ -136,7 +139,7 @@ public struct UNet2DConditionModel: Sendable {
         for level in down {
             for (layer, resnet) in level.resnets.enumerated() {
                 h = resnet(h, timeEmbedding: activatedEmbedding)
-                if !level.attentions.isEmpty { h = level.attentions[layer](h, context: context) }
+                if !level.attentions.isEmpty { h = level.attentions[layer](h, context: context, gates: gates) }
                 skips.append(h)
             }
             if let downsampler = level.resample {
@@ -145,15 +148,103 @@ public struct UNet2DConditionModel: Sendable {
             }
         }
         h = midResnets[0](h, timeEmbedding: activatedEmbedding)
-        h = midAttention(h, context: context)
+        h = midAttention(h, context: context, gates: gates)
         h = midResnets[1](h, timeEmbedding: activatedEmbedding)
         for level in up {
             for (layer, resnet) in level.resnets.enumerated() {
                 h = resnet(Tensor.concat([h, skips.removeLast()], axis: 1), timeEmbedding: activatedEmbedding)
-                if !level.attentions.isEmpty { h = level.attentions[layer](h, context: context) }
+                if !level.attentions.isEmpty { h = level.attentions[layer](h, context: context, gates: gates) }
             }
             if let upsampler = level.resample { h = upsampler(h.upsampledNearest()) }
         }
         return convOut(normOut(h).silu())
+    }
+
+    // MARK: Membranes
+
+    /// Visits every layer a membrane adapts, by diffusers path (`down_blocks.1.attentions.0.proj_in`, …).
+    mutating func forEachAdaptableLayer(_ body: (String, inout AdaptableLayer) throws -> Void) rethrows {
+        for level in down.indices {
+            for index in down[level].attentions.indices {
+                try down[level].attentions[index].forEachAdaptableLayer("down_blocks.\(level).attentions.\(index)", body)
+            }
+        }
+        try midAttention.forEachAdaptableLayer("mid_block.attentions.0", body)
+        for level in up.indices {
+            for index in up[level].attentions.indices {
+                try up[level].attentions[index].forEachAdaptableLayer("up_blocks.\(level).attentions.\(index)", body)
+            }
+        }
+    }
+
+    /// The layers a membrane adapts: diffusers path, input and output features, and whether it is a 1×1 conv.
+    public var adaptableLayers: [(path: String, inFeatures: Int, outFeatures: Int, isConvolution: Bool)] {
+        var copy = self
+        var layers: [(path: String, inFeatures: Int, outFeatures: Int, isConvolution: Bool)] = []
+        copy.forEachAdaptableLayer { path, layer in
+            if case .convolution = layer { layers.append((path, layer.features.in, layer.features.out, true)) }
+            else { layers.append((path, layer.features.in, layer.features.out, false)) }
+        }
+        return layers
+    }
+
+    /// This model with `adapters` attached (by diffusers path; every other adaptable layer gets none). The
+    /// frozen weights are shared, not copied, and stay bit-identical: detaching is attaching nothing.
+    public func attaching(_ adapters: [String: LowRankAdapter]) throws -> UNet2DConditionModel {
+        var model = self
+        var unused = Set(adapters.keys)
+        try model.forEachAdaptableLayer { path, layer in
+            guard let adapter = adapters[path] else {
+                layer.adapter = nil
+                return
+            }
+            let features = layer.features
+            guard adapter.down.shape[1] == features.in, adapter.up.shape[0] == features.out else {
+                throw AdapterError.misShaped(path: path, expected: [features.out, features.in],
+                                             found: [adapter.up.shape[0], adapter.down.shape[1]])
+            }
+            layer.adapter = adapter
+            unused.remove(path)
+        }
+        if let path = unused.sorted().first { throw AdapterError.noSuchLayer(path: path) }
+        return model
+    }
+
+    /// This model with the adapters folded into the weights, W ← W + Σ_i g_i·ΔW_i (fp32), and none attached:
+    /// what baking a membrane into a checkpoint computes.
+    public func folding(_ adapters: [String: LowRankAdapter], gates: [Float]) throws -> UNet2DConditionModel {
+        var model = try attaching(adapters)
+        model.forEachAdaptableLayer { _, layer in
+            guard let adapter = layer.adapter else { return }
+            let rankGates = adapter.rankGates(Tensor(gates, shape: [1, gates.count])).reshaped([1, adapter.rank])
+            let delta = Tensor.matmul(adapter.up * rankGates, adapter.down)  // [out, in]
+            switch layer {
+            case .linear(var linear):
+                linear.weight = linear.weight + delta
+                linear.adapter = nil
+                layer = .linear(linear)
+            case .convolution(let conv):
+                var folded = conv
+                folded.weight = conv.weight + delta.reshaped(conv.weight.shape)
+                folded.adapter = nil
+                layer = .convolution(folded)
+            }
+        }
+        return model
+    }
+}
+
+/// An adapter that does not fit the model: one line naming the layer.
+public enum AdapterError: Error, Equatable, CustomStringConvertible {
+    case noSuchLayer(path: String)
+    case misShaped(path: String, expected: [Int], found: [Int])
+
+    public var description: String {
+        switch self {
+        case .noSuchLayer(let path):
+            return "layer \(path): the model has no such adaptable layer (a membrane for another model?)"
+        case .misShaped(let path, let expected, let found):
+            return "layer \(path): the membrane is \(found[0])×\(found[1]) (out × in), the model's layer \(expected[0])×\(expected[1])"
+        }
     }
 }

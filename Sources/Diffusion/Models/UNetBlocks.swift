@@ -32,7 +32,7 @@ struct ResnetBlock: Sendable {
 
 /// diffusers' `Attention` as the UNet uses it: bias-free q/k/v projections, an output projection with bias.
 struct AttentionLayer: Sendable {
-    let query: Linear, key: Linear, value: Linear, out: Linear
+    var query: Linear, key: Linear, value: Linear, out: Linear
     let heads: Int
 
     init(_ p: ScopedParameters, width: Int, contextWidth: Int, heads: Int) throws {
@@ -44,21 +44,28 @@ struct AttentionLayer: Sendable {
     }
 
     /// x: [batch, tokens, width]; context: [batch, contextTokens, contextWidth] (x itself for self-attention).
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor, gates: Tensor?) -> Tensor {
         let attended = Attention.scaledDotProduct(
-            query: Attention.splitHeads(query(x), heads: heads),
-            key: Attention.splitHeads(key(context), heads: heads),
-            value: Attention.splitHeads(value(context), heads: heads))
-        return out(Attention.mergeHeads(attended))
+            query: Attention.splitHeads(query(x, gates: gates), heads: heads),
+            key: Attention.splitHeads(key(context, gates: gates), heads: heads),
+            value: Attention.splitHeads(value(context, gates: gates), heads: heads))
+        return out(Attention.mergeHeads(attended), gates: gates)
+    }
+
+    mutating func forEachLinear(_ prefix: String, _ body: (String, inout Linear) throws -> Void) rethrows {
+        try body(prefix + ".to_q", &query)
+        try body(prefix + ".to_k", &key)
+        try body(prefix + ".to_v", &value)
+        try body(prefix + ".to_out.0", &out)
     }
 }
 
 /// diffusers' `BasicTransformerBlock`: self-attention, cross-attention on the text, GEGLU feed-forward, each
 /// after a LayerNorm and added back.
 struct TransformerBlock: Sendable {
-    let norm1: LayerNorm, selfAttention: AttentionLayer
-    let norm2: LayerNorm, crossAttention: AttentionLayer
-    let norm3: LayerNorm, geglu: Linear, feedForwardOut: Linear
+    let norm1: LayerNorm, norm2: LayerNorm, norm3: LayerNorm
+    var selfAttention: AttentionLayer, crossAttention: AttentionLayer
+    var geglu: Linear, feedForwardOut: Linear
 
     init(_ p: ScopedParameters, width: Int, contextWidth: Int, heads: Int) throws {
         norm1 = try LayerNorm(p.scoped("norm1"), features: width)
@@ -70,15 +77,55 @@ struct TransformerBlock: Sendable {
         feedForwardOut = try Linear(p.scoped("ff.net.2"), inFeatures: width * 4, outFeatures: width)
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor, gates: Tensor?) -> Tensor {
         let normed = norm1(x)
-        var h = x + selfAttention(normed, context: normed)
-        h = h + crossAttention(norm2(h), context: context)
-        let projected = geglu(norm3(h))
+        var h = x + selfAttention(normed, context: normed, gates: gates)
+        h = h + crossAttention(norm2(h), context: context, gates: gates)
+        let projected = geglu(norm3(h), gates: gates)
         let inner = projected.shape.last! / 2
         let gated = projected.narrowed(axis: projected.rank - 1, start: 0, length: inner)
             * projected.narrowed(axis: projected.rank - 1, start: inner, length: inner).gelu()
-        return h + feedForwardOut(gated)
+        return h + feedForwardOut(gated, gates: gates)
+    }
+
+    mutating func forEachLinear(_ prefix: String, _ body: (String, inout Linear) throws -> Void) rethrows {
+        try selfAttention.forEachLinear(prefix + ".attn1", body)
+        try crossAttention.forEachLinear(prefix + ".attn2", body)
+        try body(prefix + ".ff.net.0.proj", &geglu)
+        try body(prefix + ".ff.net.2", &feedForwardOut)
+    }
+}
+
+/// A layer a membrane can adapt: a linear layer, or a 1×1 convolution (SD1.x's transformer projections).
+public enum AdaptableLayer: Sendable {
+    case linear(Linear)
+    case convolution(Conv2d)
+
+    /// (inFeatures, outFeatures).
+    public var features: (in: Int, out: Int) {
+        switch self {
+        case .linear(let linear): return (linear.inFeatures, linear.outFeatures)
+        case .convolution(let conv): return (conv.weight.shape[1], conv.weight.shape[0])
+        }
+    }
+
+    public var adapter: LowRankAdapter? {
+        get {
+            switch self {
+            case .linear(let linear): return linear.adapter
+            case .convolution(let conv): return conv.adapter
+            }
+        }
+        set {
+            switch self {
+            case .linear(var linear):
+                linear.adapter = newValue
+                self = .linear(linear)
+            case .convolution(var conv):
+                conv.adapter = newValue
+                self = .convolution(conv)
+            }
+        }
     }
 }
 
@@ -91,9 +138,9 @@ struct SpatialTransformer: Sendable {
     }
 
     let norm: GroupNorm
-    let projectIn: Projection
-    let blocks: [TransformerBlock]
-    let projectOut: Projection
+    var projectIn: Projection
+    var blocks: [TransformerBlock]
+    var projectOut: Projection
 
     init(_ p: ScopedParameters, channels: Int, contextWidth: Int, heads: Int, depth: Int, groups: Int, linear: Bool) throws {
         norm = try GroupNorm(p.scoped("norm"), groups: groups, channels: channels, epsilon: 1e-6)
@@ -108,7 +155,7 @@ struct SpatialTransformer: Sendable {
         projectOut = try projection("proj_out")
     }
 
-    func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
+    func callAsFunction(_ x: Tensor, context: Tensor, gates: Tensor?) -> Tensor {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         func toTokens(_ image: Tensor) -> Tensor {
             image.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
@@ -118,16 +165,42 @@ struct SpatialTransformer: Sendable {
         }
         var tokens: Tensor
         switch projectIn {
-        case .convolution(let conv): tokens = toTokens(conv(norm(x)))
-        case .linear(let linear): tokens = linear(toTokens(norm(x)))
+        case .convolution(let conv): tokens = toTokens(conv(norm(x), gates: gates))
+        case .linear(let linear): tokens = linear(toTokens(norm(x)), gates: gates)
         }
-        for block in blocks { tokens = block(tokens, context: context) }
+        for block in blocks { tokens = block(tokens, context: context, gates: gates) }
         let out: Tensor
         switch projectOut {
-        case .convolution(let conv): out = conv(toImage(tokens))
-        case .linear(let linear): out = toImage(linear(tokens))
+        case .convolution(let conv): out = conv(toImage(tokens), gates: gates)
+        case .linear(let linear): out = toImage(linear(tokens, gates: gates))
         }
         return out + x
+    }
+
+    /// Every layer a membrane adapts (METHOD.md §1), by its diffusers path under `prefix`: the projections
+    /// (linear, or 1×1 convolutions in SD1.x) and each block's attention and feed-forward linears.
+    mutating func forEachAdaptableLayer(_ prefix: String, _ body: (String, inout AdaptableLayer) throws -> Void) rethrows {
+        func visit(_ name: String, _ projection: inout Projection) throws {
+            switch projection {
+            case .convolution(let conv):
+                var layer = AdaptableLayer.convolution(conv)
+                try body(prefix + "." + name, &layer)
+                if case .convolution(let changed) = layer { projection = .convolution(changed) }
+            case .linear(let linear):
+                var layer = AdaptableLayer.linear(linear)
+                try body(prefix + "." + name, &layer)
+                if case .linear(let changed) = layer { projection = .linear(changed) }
+            }
+        }
+        try visit("proj_in", &projectIn)
+        for index in blocks.indices {
+            try blocks[index].forEachLinear(prefix + ".transformer_blocks.\(index)") { path, linear in
+                var layer = AdaptableLayer.linear(linear)
+                try body(path, &layer)
+                if case .linear(let changed) = layer { linear = changed }
+            }
+        }
+        try visit("proj_out", &projectOut)
     }
 }
 

@@ -18,6 +18,9 @@ public struct GenerationRequest: Sendable {
     /// Start from this noise [1, 4, h, w] instead of the seed's (scaled by the scheduler's initial sigma, as
     /// diffusers' `latents=` argument is).
     public var initialLatents: Tensor?
+    /// One gate per adapter attached to the UNet (`UNet2DConditionModel.attaching`), the same for every sample
+    /// of the run; nil runs the frozen model alone.
+    public var adapterGates: [Float]?
 
     public init(prompt: String, negativePrompt: String? = nil, steps: Int = 30, guidance: Float = 7.5,
                 width: Int, height: Int, seed: UInt64 = 0, scheduler: SchedulerKind = .ddim, eta: Double = 0,
@@ -38,13 +41,15 @@ public struct GenerationRequest: Sendable {
 
 extension GenerationRequest {
     /// AUTOMATIC1111's infotext (the PNG `parameters` chunk): prompt, negative prompt, then "Key: value" pairs.
-    public func infotext(modelName: String) -> String {
+    /// `extra` pairs (e.g. the membranes used) follow the standard ones.
+    public func infotext(modelName: String, extra: [(key: String, value: String)] = []) -> String {
         var lines = [prompt]
         if let negativePrompt { lines.append("Negative prompt: \(negativePrompt)") }
         var settings = ["Steps: \(steps)", "Sampler: \(scheduler.rawValue)", "CFG scale: \(guidance)", "Seed: \(seed)",
                         "Size: \(width)x\(height)", "Model: \(modelName)"]
         if let clipSkip { settings.append("Clip skip: \(clipSkip + 1)") }
         if initialLatents != nil { settings.append("Initial noise: given") }
+        settings += extra.map { "\($0.key): \($0.value)" }
         lines.append(settings.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }
@@ -140,12 +145,16 @@ extension PipelineModels {
                                                         timeIDs: Tensor(Array(repeating: ids, count: batch).flatMap { $0 }, shape: [batch, 6]))
         }
 
+        let gates = request.adapterGates.map { gates in
+            Tensor(Array(repeating: gates, count: batch).flatMap { $0 }, shape: [batch, gates.count])
+        }
         var previousDenoised: Tensor?
         for step in 0..<schedule.stepCount {
             let input = latents * Float(schedule.modelInputScale(step: step))
             let modelInput = guided ? Tensor.concat([input, input], axis: 0) : input
             let t = Float(schedule.timesteps[step])
-            var output = unet(modelInput, timesteps: Array(repeating: t, count: batch), context: context, added: added)
+            var output = unet(modelInput, timesteps: Array(repeating: t, count: batch), context: context, added: added,
+                              gates: gates)
             if guided {
                 let unconditional = output.narrowed(axis: 0, start: 0, length: 1)
                 let conditional = output.narrowed(axis: 0, start: 1, length: 1)
