@@ -39,7 +39,7 @@ let package = Package(
         ]),
         // `spm-bench`: the measurements behind BENCHMARKS.md (driven by scripts in benchmarks/).
         .executableTarget(name: "Benchmarks", dependencies: [
-            "Diffusion",
+            "Diffusion", "Membrane",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
