@@ -50,6 +50,6 @@ let package = Package(
         // Runs the built `spm-workbench` binary as a subprocess (it sits next to the test bundle).
         .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion"]),
         // Widgets and app logic in memory, plus the real binary driven in tmux.
-        .testTarget(name: "TUITests", dependencies: ["TUI", "Diffusion"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "Diffusion", "Membrane"]),
     ]
 )

@@ -76,7 +76,7 @@ struct GenerateCommand: ParsableCommand {
         try reportingErrors {
             var models = try PipelineModels.load(from: URL(fileURLWithPath: model),
                                                  configFolder: config.map { URL(fileURLWithPath: $0) })
-            let membranes = try membrane.map(Self.parseMembrane)
+            let membranes = try membrane.map(MembraneChoice.init(parsing:))
             let layout = MembraneLayout(unet: models.unet.configuration)
             let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
             if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
@@ -99,20 +99,11 @@ struct GenerateCommand: ParsableCommand {
             }
             FileHandle.standardError.write(Data("\n".utf8))
             let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
-            let used = membranes.map { "\(URL(fileURLWithPath: $0.path).deletingPathExtension().lastPathComponent):\($0.weight)" }
+            let used = membranes.map { "\($0.name):\($0.weight)" }
             let infotext = request.infotext(modelName: modelName,
                                             extra: used.isEmpty ? [] : [(key: "Membranes", value: used.joined(separator: " "))])
             try PNGFile.write(result.image, text: [(key: "parameters", value: infotext)], to: URL(fileURLWithPath: out))
             print("wrote \(out) (\(request.width)×\(request.height), \(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
         }
-    }
-
-    /// "path.safetensors" or "path.safetensors:0.8".
-    static func parseMembrane(_ text: String) throws -> (path: String, weight: Float) {
-        if let colon = text.lastIndex(of: ":"), let weight = Float(text[text.index(after: colon)...]) {
-            guard weight.isFinite else { throw ValidationError("--membrane \(text): the weight must be a finite number") }
-            return (String(text[..<colon]), weight)
-        }
-        return (text, 1)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Membrane
 import TUI
 
 extension ImageModeChoice: ExpressibleByArgument {}
@@ -14,6 +15,9 @@ struct TUICommand: ParsableCommand {
     @Option(help: "Base model to open (a diffusers folder or a single-file checkpoint).")
     var model: String?
 
+    @Option(name: .long, help: ArgumentHelp("A membrane to attach to the model, with an optional strength; repeatable (m toggles them, c compares).", valueName: "path[:weight]"))
+    var membrane: [String] = []
+
     @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
     var theme = "dark"
 
@@ -21,8 +25,15 @@ struct TUICommand: ParsableCommand {
     var images = ImageModeChoice.auto
 
     func run() throws {
+        let membranes: [MembraneChoice]
+        do {
+            membranes = try membrane.map(MembraneChoice.init(parsing:))
+        } catch {
+            throw ValidationError("\(error)")
+        }
         try WorkbenchLauncher.run(WorkbenchLauncher.Settings(
-            modelPath: model, themeName: theme, images: images, themeDirectories: TUICommand.themeDirectories()))
+            modelPath: model, membranes: membranes, themeName: theme, images: images,
+            themeDirectories: TUICommand.themeDirectories()))
     }
 
     /// `themes/` in the working directory, then in the executable's folder and the folders above it (a build

@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import Membrane
 import Testing
 @testable import TUI
 
@@ -70,6 +71,38 @@ struct LoadModelJobTests {
         let models = try #require(store.loaded?.models)
         let direct = try models.generate(GenerationRequest(prompt: screen.prompt, steps: screen.steps, width: 32, height: 32,
                                                            seed: screen.seed))
-        #expect(screen.image == direct.image)
+        #expect(screen.images.map(\.label) == ["original"] && screen.images.first?.image == direct.image)
+    }
+
+    @Test("c generates the original and the membrane-equipped image side by side; m switches membranes off")
+    func compareWithMembranes() async throws {
+        let core = WorkbenchCore(), store = ModelStore()
+        let membrane = URL(fileURLWithPath: Self.sd1).deletingLastPathComponent().appendingPathComponent("sd1-membrane.safetensors").path
+        let screen = GenerateScreen(models: store, outputFolder: NSTemporaryDirectory())
+        core.start(LoadModelJob(path: Self.sd1, membranes: [MembraneChoice(path: membrane, weight: 0.5)], store: store), in: .model)
+        for event in try await collect(core, until: { $0.contains { if case .modelLoaded = $0 { true } else { false } } }) {
+            _ = screen.receive(event)
+        }
+        let loaded = try #require(store.loaded)
+        #expect(loaded.membranes.map(\.name) == ["sd1-membrane"])
+        func run(_ action: Action) async throws {
+            for effect in screen.perform(action) {
+                if case .startJob(let job, let slot) = effect { core.start(job, in: slot) }
+            }
+            for event in try await collect(core, until: { $0.contains { if case .generation(_, .finished) = $0 { true } else { false } } }) {
+                _ = screen.receive(event)
+            }
+        }
+        try await run(.compareGeneration)
+        var request = GenerationRequest(prompt: screen.prompt, steps: screen.steps, width: 32, height: 32, seed: screen.seed)
+        let original = try loaded.models.generate(request).image
+        request.adapterGates = [0.5]
+        let withMembrane = try loaded.models.generate(request).image
+        #expect(screen.images.map(\.label) == ["original", "membranes"])
+        #expect(screen.images.map(\.image) == [original, withMembrane])
+        #expect(original != withMembrane, "the membrane changes the image")
+        _ = screen.perform(.toggleMembranes)
+        try await run(.startGeneration)
+        #expect(screen.images.map(\.label) == ["original"] && screen.images.first?.image == original)
     }
 }

@@ -163,7 +163,7 @@ struct TmuxTests {
         try session.keys("3")
         #expect(session.waitFor { $0.contains("ready: press g") } != nil, "the model never loaded: \(session.screen())")
         try session.keys("g")
-        let shown = session.waitFor { $0.contains("Image 32×32") && $0.contains("done in") }
+        let shown = session.waitFor { $0.contains("original 32×32") && $0.contains("done in") }
         #expect(shown != nil, "no image: \(session.screen())")
         // Symbols mode draws the picture with block characters.
         #expect(shown.map { $0.unicodeScalars.contains { (0x2580...0x259F).contains($0.value) } } == true)

@@ -1,8 +1,8 @@
 import Diffusion
 import Foundation
 
-/// Prompt in, image out: generates with the loaded model in the core and shows the result. (Comparing
-/// original and membrane side by side joins here when membranes can be loaded.)
+/// Prompt in, image out: generates with the loaded model in the core and shows the result — with the membranes
+/// on or off, or both side by side (the same seed, the frozen model beside the membrane-equipped one).
 public final class GenerateScreen: Screen {
     public let title = "Generate"
     public let keyScope = KeyScope.generate
@@ -11,8 +11,12 @@ public final class GenerateScreen: Screen {
     public private(set) var seed: UInt64 = 0
     public private(set) var steps = 20
     public private(set) var state = State.waitingForModel
-    public private(set) var image: RGBImage?
+    /// Whether generations apply the loaded membranes (each at its weight).
+    public private(set) var membranesOn = true
+    /// The last result: one image, or original and membrane side by side.
+    public private(set) var images: [(label: String, image: RGBImage)] = []
     private var lastRequest: GenerationRequest?
+    private var pendingLabels: [String] = []
     private var generation = 0
     private let models: ModelStore
     private let outputFolder: String
@@ -47,7 +51,14 @@ public final class GenerateScreen: Screen {
                                        validate: { (Int($0) ?? 0) >= 1 && (Int($0) ?? 0) <= 1000 ? nil : "expected 1…1000" },
                                        accept: { [weak self] in self?.steps = Int($0) ?? 20; return [] }))]
         case .startGeneration:
-            return start()
+            return start(compare: false)
+        case .compareGeneration:
+            guard models.loaded?.membranes.isEmpty == false else { return [.hint("no membranes loaded (start with --membrane PATH)")] }
+            return start(compare: true)
+        case .toggleMembranes:
+            guard let loaded = models.loaded, !loaded.membranes.isEmpty else { return [.hint("no membranes loaded (start with --membrane PATH)")] }
+            membranesOn.toggle()
+            return [.log(LogEntry(.info, "membranes \(membranesOn ? "on" : "off") for the next generation"))]
         case .cancelGeneration:
             guard case .running = state else { return [.hint("nothing is generating")] }
             return [.cancelJob(.generation)]
@@ -58,25 +69,43 @@ public final class GenerateScreen: Screen {
         }
     }
 
-    private func start() -> [ScreenEffect] {
+    private func start(compare: Bool) -> [ScreenEffect] {
         guard let loaded = models.loaded else { return [.hint("no model is loaded yet (start with --model PATH)")] }
         let size = loaded.models.nativeImageSize
-        let request = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt,
-                                        steps: steps, width: size, height: size, seed: seed)
+        let plain = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt,
+                                      steps: steps, width: size, height: size, seed: seed)
+        var withMembranes = plain
+        withMembranes.adapterGates = loaded.membranes.isEmpty ? nil : loaded.membranes.map(\.weight)
+        let requests: [GenerationRequest]
+        if compare {
+            requests = [plain, withMembranes]
+            pendingLabels = ["original", "membranes"]
+        } else {
+            requests = [membranesOn ? withMembranes : plain]
+            pendingLabels = [membranesOn && !loaded.membranes.isEmpty ? "membranes" : "original"]
+        }
         generation += 1
-        lastRequest = request
-        state = .running(step: 0, of: steps)
-        return [.startJob(GenerateJob(request: request, store: models, generation: generation), .generation)]
+        lastRequest = requests.last
+        state = .running(step: 0, of: requests.count * steps)
+        return [.startJob(GenerateJob(requests: requests, store: models, generation: generation), .generation)]
     }
 
+    /// Writes each shown image (`generate-seed<seed>.png`, or `-original`/`-membranes` when comparing).
     private func save() -> [ScreenEffect] {
-        guard let image, let request = lastRequest, let loaded = models.loaded else { return [.hint("no image to write yet")] }
-        let url = URL(fileURLWithPath: outputFolder).appendingPathComponent("generate-seed\(request.seed).png")
+        guard !images.isEmpty, let request = lastRequest, let loaded = models.loaded else { return [.hint("no image to write yet")] }
+        let modelName = URL(fileURLWithPath: loaded.path).deletingPathExtension().lastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: outputFolder, withIntermediateDirectories: true)
-            let modelName = URL(fileURLWithPath: loaded.path).deletingPathExtension().lastPathComponent
-            try PNGFile.write(image, text: [(key: "parameters", value: request.infotext(modelName: modelName))], to: url)
-            return [.log(LogEntry(.info, "wrote \(url.path)"))]
+            return try images.map { label, image in
+                let suffix = images.count > 1 ? "-\(label)" : ""
+                let url = URL(fileURLWithPath: outputFolder).appendingPathComponent("generate-seed\(request.seed)\(suffix).png")
+                var extra: [(key: String, value: String)] = []
+                if label == "membranes" {
+                    extra = [(key: "Membranes", value: loaded.membranes.map { "\($0.name):\($0.weight)" }.joined(separator: " "))]
+                }
+                try PNGFile.write(image, text: [(key: "parameters", value: request.infotext(modelName: modelName, extra: extra))], to: url)
+                return .log(LogEntry(.info, "wrote \(url.path)"))
+            }
         } catch {
             return [.log(LogEntry(.error, "\(error)"))]
         }
@@ -90,8 +119,8 @@ public final class GenerateScreen: Screen {
         case .generation(let number, let news) where number == generation:
             switch news {
             case .progress(let step, let total): state = .running(step: step, of: total)
-            case .finished(let result, let seconds):
-                image = result
+            case .finished(let results, let seconds):
+                images = Array(zip(pendingLabels, results)).map { (label: $0.0, image: $0.1) }
                 state = .finished(seconds: seconds)
             case .failed(let message): state = .failed(message)
             case .cancelled: state = .cancelled
@@ -108,12 +137,25 @@ public final class GenerateScreen: Screen {
         surface.within(settingsArea) { side in
             Panel(title: "Settings").draw(on: &side) { inner in drawSettings(on: &inner) }
         }
-        surface.within(imageArea) { area in
-            Panel(title: image.map { "Image \($0.width)×\($0.height)" } ?? "Image").draw(on: &area) { inner in
-                if let image {
-                    ImageView(image: image, imageProtocol: context.imageProtocol, paletteSize: context.paletteSize).draw(on: &inner)
-                } else {
-                    inner.write(truncated("Press g to generate.", toWidth: inner.width), x: 0, y: 0, role: .muted)
+        guard !images.isEmpty else {
+            surface.within(imageArea) { area in
+                Panel(title: "Image").draw(on: &area) { inner in
+                    inner.write(truncated("Press g to generate (c: original and membranes side by side).", toWidth: inner.width),
+                                x: 0, y: 0, role: .muted)
+                }
+            }
+            return
+        }
+        // One panel per image, side by side.
+        var remaining = imageArea
+        for (index, shown) in images.enumerated() {
+            let width = remaining.width / (images.count - index)
+            let (panelArea, rest) = remaining.splitRight(remaining.width - width)
+            remaining = rest
+            surface.within(panelArea) { area in
+                Panel(title: "\(shown.label) \(shown.image.width)×\(shown.image.height)").draw(on: &area) { inner in
+                    ImageView(image: shown.image, imageProtocol: context.imageProtocol, paletteSize: context.paletteSize)
+                        .draw(on: &inner)
                 }
             }
         }
@@ -132,6 +174,10 @@ public final class GenerateScreen: Screen {
         line("seed", "\(seed)")
         line("steps", "\(steps)")
         line("model", models.loaded.map { ($0.path as NSString).lastPathComponent } ?? "(none)")
+        if let membranes = models.loaded?.membranes, !membranes.isEmpty {
+            line("membrane", membranes.map { "\($0.name):\($0.weight)" }.joined(separator: " ") + (membranesOn ? " (on)" : " (off)"),
+                 membranesOn ? .success : .muted)
+        }
         switch state {
         case .waitingForModel: line("status", "waiting for the model", .muted)
         case .ready: line("status", "ready: press g", .success)
@@ -143,7 +189,7 @@ public final class GenerateScreen: Screen {
                 }
                 row += 1
             }
-        case .finished(let seconds): line("status", String(format: "done in %.1f s (w writes a PNG)", seconds), .success)
+        case .finished(let seconds): line("status", String(format: "done in %.1f s (w writes PNGs)", seconds), .success)
         case .failed(let message): line("status", message, .error)
         case .cancelled: line("status", "cancelled", .warning)
         }

@@ -43,7 +43,8 @@ public enum Action: String, CaseIterable, Sendable {
     case quit, toggleHelp, closeOverlay, nextScreen, previousScreen
     case showTrainingMonitor, showLog, showGenerate, nextTheme
     case openTrainingLog, closeTrainingLog
-    case editPrompt, editNegativePrompt, editSeed, editSteps, startGeneration, cancelGeneration, saveImage
+    case editPrompt, editNegativePrompt, editSeed, editSteps, startGeneration, compareGeneration, toggleMembranes
+    case cancelGeneration, saveImage
     case scrollUp, scrollDown, pageUp, pageDown, scrollToEnd
     case confirmPrompt, cancelPrompt
 }
@@ -137,6 +138,8 @@ public struct KeyMap: Sendable {
         Binding(.character("s"), .editSeed, .generate, "edit the seed"),
         Binding(.character("S"), .editSteps, .generate, "edit the number of steps"),
         Binding(.character("g"), .startGeneration, .generate, "generate with the loaded model"),
+        Binding(.character("c"), .compareGeneration, .generate, "generate original and membranes side by side"),
+        Binding(.character("m"), .toggleMembranes, .generate, "switch the membranes on or off"),
         Binding(.character("x"), .cancelGeneration, .generate, "cancel the generation"),
         Binding(.character("w"), .saveImage, .generate, "write the image to a PNG"),
         Binding(.up, .scrollUp, .log, "scroll up"),

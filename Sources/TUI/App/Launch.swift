@@ -1,18 +1,23 @@
 import CNcursesw
 import Foundation
+import Membrane
 
 /// Starts the workbench on the real terminal and restores the terminal on every way out: `q`, Ctrl-C (a key
 /// in raw mode), SIGINT/SIGTERM/SIGHUP from outside, and process exit (an `atexit` hook in `Terminal`).
 public enum WorkbenchLauncher {
     public struct Settings: Sendable {
         public var modelPath: String?
+        /// Membranes attached to the model once it is loaded.
+        public var membranes: [MembraneChoice]
         public var themeName: String
         public var images: ImageModeChoice
         /// Where `themes/*.yaml` are looked for, first match wins.
         public var themeDirectories: [URL]
 
-        public init(modelPath: String?, themeName: String, images: ImageModeChoice, themeDirectories: [URL]) {
+        public init(modelPath: String?, membranes: [MembraneChoice] = [], themeName: String, images: ImageModeChoice,
+                    themeDirectories: [URL]) {
             self.modelPath = modelPath
+            self.membranes = membranes
             self.themeName = themeName
             self.images = images
             self.themeDirectories = themeDirectories
@@ -40,7 +45,7 @@ public enum WorkbenchLauncher {
         app.append(LogEntry(.info, "images: \(imageProtocol.rawValue) (\(settings.images.rawValue))"))
         if let model = settings.modelPath {
             app.append(LogEntry(.info, "loading model \(model) …"))
-            app.core.start(LoadModelJob(path: model, store: app.models), in: .model)
+            app.core.start(LoadModelJob(path: model, membranes: settings.membranes, store: app.models), in: .model)
         } else {
             app.append(LogEntry(.info, "no model selected: start with --model PATH (the testbed model becomes the default)"))
         }

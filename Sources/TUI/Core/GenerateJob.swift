@@ -5,21 +5,23 @@ import Synchronization
 /// News from a generation.
 public enum GenerationEvent: Sendable {
     case progress(step: Int, of: Int)
-    case finished(RGBImage, seconds: Double)
+    /// One image per request, in order.
+    case finished([RGBImage], seconds: Double)
     case failed(String)
     case cancelled
 }
 
-/// One text-to-image generation with the loaded model, through the engine's `generate` (the call the headless
-/// command makes). Cancelling stops it after the step in progress.
+/// Text-to-image generations with the loaded model, through the engine's `generate` (the call the headless
+/// command makes): one request, or two that differ only in their membrane gates for a side-by-side comparison.
+/// Cancelling stops it after the step in progress.
 public struct GenerateJob: CoreJob {
-    public let request: GenerationRequest
+    public let requests: [GenerationRequest]
     public let store: ModelStore
     /// Tells this run's events apart from an earlier, cancelled run's.
     public let generation: Int
 
-    public init(request: GenerationRequest, store: ModelStore, generation: Int) {
-        self.request = request
+    public init(requests: [GenerationRequest], store: ModelStore, generation: Int) {
+        self.requests = requests
         self.store = store
         self.generation = generation
     }
@@ -30,16 +32,23 @@ public struct GenerateJob: CoreJob {
             return
         }
         let cancelled = Atomic<Bool>(false)
-        let (request, generation) = (self.request, self.generation)
+        let (requests, generation) = (self.requests, self.generation)
         let started = Date()
         let outcome: GenerationEvent = await withTaskCancellationHandler {
             await onOwnThread {
                 do {
-                    let result = try models.generate(request) { step, total in
-                        post(.generation(generation, .progress(step: step, of: total)))
-                        return !cancelled.load(ordering: .relaxed)
+                    let total = requests.reduce(0) { $0 + $1.steps }
+                    var done = 0
+                    var images: [RGBImage] = []
+                    for request in requests {
+                        let result = try models.generate(request) { step, _ in
+                            post(.generation(generation, .progress(step: done + step, of: total)))
+                            return !cancelled.load(ordering: .relaxed)
+                        }
+                        done += request.steps
+                        images.append(result.image)
                     }
-                    return .finished(result.image, seconds: Date().timeIntervalSince(started))
+                    return .finished(images, seconds: Date().timeIntervalSince(started))
                 } catch GenerationError.cancelled {
                     return .cancelled
                 } catch {

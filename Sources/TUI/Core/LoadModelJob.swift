@@ -1,16 +1,25 @@
 import Diffusion
 import Foundation
+import Membrane
 import Synchronization
 
-/// The base model the workbench works on, shared by the jobs that load it and the jobs that use it.
+/// The base model the workbench works on (with its membranes attached), shared by the jobs that load it and
+/// the jobs that use it.
 public final class ModelStore: Sendable {
-    private let current = Mutex<(path: String, models: PipelineModels)?>(nil)
+    public struct Loaded: Sendable {
+        public var path: String
+        public var models: PipelineModels
+        /// Attached in this order: membrane i has gate i.
+        public var membranes: [MembraneChoice]
+    }
+
+    private let current = Mutex<Loaded?>(nil)
 
     public init() {}
 
-    public var loaded: (path: String, models: PipelineModels)? { current.withLock { $0 } }
+    public var loaded: Loaded? { current.withLock { $0 } }
 
-    func set(path: String, models: PipelineModels) { current.withLock { $0 = (path, models) } }
+    func set(_ loaded: Loaded) { current.withLock { $0 = loaded } }
 }
 
 /// Runs blocking engine work on a thread of its own, so the cooperative pool (and with it every other job's
@@ -25,26 +34,37 @@ func onOwnThread<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async
 /// and reports what it holds, or the one-line reason it cannot be loaded.
 public struct LoadModelJob: CoreJob {
     public let path: String
+    public let membranes: [MembraneChoice]
     public let store: ModelStore
 
-    public init(path: String, store: ModelStore) {
+    public init(path: String, membranes: [MembraneChoice] = [], store: ModelStore) {
         self.path = path
+        self.membranes = membranes
         self.store = store
     }
 
     public func run(post: @escaping @Sendable (CoreEvent) -> Void) async {
         let started = Date()
-        let path = self.path
-        let result = await onOwnThread { Result { try PipelineModels.load(from: URL(fileURLWithPath: path)) } }
+        let (path, membranes) = (self.path, self.membranes)
+        let result = await onOwnThread {
+            Result {
+                var models = try PipelineModels.load(from: URL(fileURLWithPath: path))
+                let layout = MembraneLayout(unet: models.unet.configuration)
+                let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
+                if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
+                return models
+            }
+        }
         guard !Task.isCancelled else { return }
         switch result {
         case .success(let models):
-            store.set(path: path, models: models)
+            store.set(ModelStore.Loaded(path: path, models: models, membranes: membranes))
             let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
             let levels = models.unet.configuration.downLevels.map(\.outChannels)
             var message = "model \(path) loaded in \(seconds) s: \(models.architecture.rawValue) layout, UNet channels \(levels), "
                 + "images in multiples of \(models.sizeMultiple) px"
             if !models.unusedTensors.isEmpty { message += "; \(models.unusedTensors.count) stored tensors unused" }
+            if !membranes.isEmpty { message += "; membranes " + membranes.map { "\($0.name):\($0.weight)" }.joined(separator: ", ") }
             post(.log(LogEntry(models.unusedTensors.isEmpty ? .info : .warning, message)))
             post(.modelLoaded(path: path, sizeMultiple: models.sizeMultiple))
         case .failure(let error):
