@@ -34,11 +34,12 @@ public struct LowRankAdapter: Sendable {
         }
     }
 
-    /// The update for x [batch, …, inFeatures] (a linear layer's input).
+    /// The update for x [batch, …, inFeatures] (a linear layer's input; gates are per sample, so the batch axis
+    /// is required).
     func delta(tokens x: Tensor, gates: Tensor) -> Tensor {
+        precondition(x.rank >= 2, "LowRankAdapter: input \(x.shape) has no batch axis for the per-sample gates")
         let projected = Tensor.linear(x, weight: down)                        // [batch, …, rank]
-        var gateShape = [x.shape[0]] + Array(repeating: 1, count: x.rank - 2) + [rank]
-        if x.rank == 1 { gateShape = [rank] }
+        let gateShape = [x.shape[0]] + Array(repeating: 1, count: x.rank - 2) + [rank]
         return Tensor.linear(projected * rankGates(gates).reshaped(gateShape), weight: up)
     }
 

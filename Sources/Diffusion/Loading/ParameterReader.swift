@@ -76,8 +76,8 @@ public final class ParameterReader: @unchecked Sendable {
 
     /// Parameter `key` (diffusers naming), which must have `shape` once transformed.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
-        lock.withLock { elementsRead += shape.reduce(1, *) }
         if let randomSeed {
+            lock.withLock { elementsRead += shape.reduce(1, *) }
             var state = key.utf8.reduce(randomSeed ^ 0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
             return Tensor(shape: shape) { values in
                 for index in values.indices {
@@ -114,7 +114,10 @@ public final class ParameterReader: @unchecked Sendable {
         }
         let raw = try source.file.rawBytes(source.storedKey)
         let stored = Tensor(shape: storedShape) { info.dtype.decode(raw, into: $0) }
-        lock.withLock { _ = used.insert(source.storedKey) }
+        lock.withLock {
+            _ = used.insert(source.storedKey)
+            elementsRead += shape.reduce(1, *)  // counted once the parameter is really handed out
+        }
         switch source.transform {
         case .identity, .squeezeConv1x1:
             return stored.reshaped(shape)
