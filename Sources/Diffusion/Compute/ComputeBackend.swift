@@ -51,7 +51,8 @@ extension Tensor {
         if backend == .onednn, !isPointwise,
            let result = oneDNNConv2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
                                      weightCache: oneDNNWeights) {
-            return result
+            return recordingConvolution(result, input: input, weight: weight, bias: bias, stride: stride,
+                                        padding: padding, dilation: 1, groups: 1, columnBudget: im2colElementBudget)
         }
         return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding)
     }

@@ -5,24 +5,82 @@ public enum Attention {
     public static let scoreElementBudget = 1 << 24
 
     /// `causal`: position i attends to positions ≤ i only (CLIP's text transformer).
+    ///
+    /// The gradient is recomputed chunk by chunk in the same way (flash-attention style): only q, k, v and the
+    /// output are saved, never the probabilities, so training memory stays bounded like inference memory.
     public static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool = false) -> Tensor {
+        scaledDotProduct(query: query, key: key, value: value, causal: causal, scoreBudget: scoreElementBudget)
+    }
+
+    /// With the score budget as a parameter, so tests can make several chunks out of small shapes.
+    static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool, scoreBudget: Int) -> Tensor {
         precondition(query.rank == 4 && key.rank == 4 && value.rank == 4,
                      "attention: query \(query.shape), key \(key.shape), value \(value.shape) need 4 axes")
-        let (batch, heads, queries, headDim) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
-        let keys = key.shape[2]
-        let scale = 1 / Float(headDim).squareRoot()
-        let keyT = key.transposed()
-        let chunk = Swift.max(1, Swift.min(queries, scoreElementBudget / Swift.max(1, batch * heads * keys)))
-        var pieces: [Tensor] = []
-        var start = 0
-        while start < queries {
-            let length = Swift.min(chunk, queries - start)
-            var scores = Tensor.matmul(query.narrowed(axis: 2, start: start, length: length), keyT) * scale
-            if causal { scores = scores + causalMask(queryStart: start, queries: length, keys: keys) }
-            pieces.append(Tensor.matmul(scores.softmax(axis: 3), value))
-            start += length
+        let (q, k, v) = (query.detached(), key.detached(), value.detached())
+        let chunks = QueryChunks(query: q, key: k, causal: causal, scoreBudget: scoreBudget)
+        let output = chunks.concatenated { chunk in Tensor.matmul(chunks.probabilities(chunk), v) }
+        let savedOutput = output.detached()
+        let needs = [query.requiresGradient, key.requiresGradient, value.requiresGradient]
+        return output.recorded(from: [query, key, value]) { gradient in
+            // With P = softmax(S), S = q kᵀ·scale, O = P v:  dV = Pᵀ dO,  dP = dO vᵀ,
+            // dS = P ⊙ (dP − rowsum(dO ⊙ O)),  dQ = dS k·scale,  dK = dSᵀ q·scale.
+            let rowDot = (gradient * savedOutput).sum(axis: 3, keepDims: true)
+            var gradientKey = needs[1] ? Tensor.zeros(k.shape) : nil
+            var gradientValue = needs[2] ? Tensor.zeros(v.shape) : nil
+            let gradientQuery = chunks.concatenated { chunk in
+                let probabilities = chunks.probabilities(chunk)
+                let outputGradient = gradient.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)
+                if let accumulated = gradientValue {
+                    gradientValue = accumulated + Tensor.matmul(probabilities.transposed(), outputGradient)
+                }
+                let scoreGradient = probabilities * (Tensor.matmul(outputGradient, v.transposed())
+                    - rowDot.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)) * chunks.scale
+                if let accumulated = gradientKey {
+                    let queries = q.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)
+                    gradientKey = accumulated + Tensor.matmul(scoreGradient.transposed(), queries)
+                }
+                return Tensor.matmul(scoreGradient, k)
+            }
+            return [needs[0] ? gradientQuery : nil, gradientKey, gradientValue]
         }
-        return pieces.count == 1 ? pieces[0] : Tensor.concat(pieces, axis: 2)
+    }
+
+    /// The query axis cut into chunks whose score matrices hold at most `scoreBudget` elements.
+    private struct QueryChunks {
+        let query: Tensor, keyTransposed: Tensor
+        let causal: Bool
+        let scale: Float
+        let chunkLength: Int
+
+        init(query: Tensor, key: Tensor, causal: Bool, scoreBudget: Int) {
+            let (batch, heads, queries, headDim) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
+            let keys = key.shape[2]
+            self.query = query
+            keyTransposed = key.transposed()
+            self.causal = causal
+            scale = 1 / Float(headDim).squareRoot()
+            chunkLength = Swift.max(1, Swift.min(queries, scoreBudget / Swift.max(1, batch * heads * keys)))
+        }
+
+        /// softmax(q kᵀ / √d + mask) for the queries in `chunk`: [batch, heads, chunk, keys].
+        func probabilities(_ chunk: Range<Int>) -> Tensor {
+            var scores = Tensor.matmul(query.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count),
+                                       keyTransposed) * scale
+            if causal {
+                scores = scores + causalMask(queryStart: chunk.lowerBound, queries: chunk.count,
+                                             keys: keyTransposed.shape[3])
+            }
+            return scores.softmax(axis: 3)
+        }
+
+        /// `body`'s results for each chunk in order, concatenated along the query axis.
+        func concatenated(_ body: (Range<Int>) -> Tensor) -> Tensor {
+            let queries = query.shape[2]
+            let pieces = Swift.stride(from: 0, to: queries, by: chunkLength).map {
+                body($0..<Swift.min($0 + chunkLength, queries))
+            }
+            return pieces.count == 1 ? pieces[0] : Tensor.concat(pieces, axis: 2)
+        }
     }
 
     /// −∞ above the diagonal (keys after the query's own position), 0 elsewhere: [queries, keys].

@@ -18,6 +18,13 @@ extension Tensor {
             copyElements(of: tensor, to: destination.mutableElements, strides: destination.strides)
             start += tensor.shape[axis]
         }
-        return result
+        let lengths = tensors.map { $0.shape[axis] }
+        return result.recorded(from: tensors) { gradient in
+            var start = 0
+            return lengths.map { length in
+                defer { start += length }
+                return gradient.narrowed(axis: axis, start: start, length: length)
+            }
+        }
     }
 }

@@ -34,9 +34,148 @@ extension Tensor {
                groups: groups, columnBudget: im2colElementBudget)
     }
 
+    /// `result`, the convolution of `input` by `weight` (+ `bias`) however it was computed, recorded with its
+    /// gradients: the bias's is the sum of the output gradient over batch and pixels; the input's is the
+    /// transposed convolution (GEMM with the weight, then patches folded back, summing overlaps); the weight's is
+    /// the output gradient times the input's patches. The input is saved only when the weight needs a gradient.
+    static func recordingConvolution(_ result: Tensor, input: Tensor, weight: Tensor, bias: Tensor?,
+                                     stride: SpatialPair, padding: SpatialPair, dilation: SpatialPair,
+                                     groups: Int, columnBudget: Int) -> Tensor {
+        let operands = [input, weight] + (bias.map { [$0] } ?? [])
+        guard operands.contains(where: \.requiresGradient) else { return result }
+        let inputShape = input.shape
+        let savedWeight = weight.detached()
+        let savedInput = weight.requiresGradient ? input.detached() : nil
+        let (needsInput, needsBias) = (input.requiresGradient, bias?.requiresGradient ?? false)
+        return result.recorded(from: operands) { gradient in
+            let geometry = ConvolutionGeometry(
+                channels: inputShape[1] / groups, height: inputShape[2], width: inputShape[3],
+                kernelHeight: savedWeight.shape[2], kernelWidth: savedWeight.shape[3],
+                stride: stride, padding: padding, dilation: dilation)
+            let g = gradient.contiguous()
+            var gradients: [Tensor?] = [
+                needsInput ? convolutionInputGradient(g, weight: savedWeight, inputShape: inputShape,
+                                                      geometry: geometry, groups: groups, columnBudget: columnBudget)
+                    : nil,
+                savedInput.map { convolutionWeightGradient(g, input: $0, weightShape: savedWeight.shape,
+                                                           geometry: geometry, groups: groups, columnBudget: columnBudget) },
+            ]
+            if operands.count == 3 { gradients.append(needsBias ? g.sum(axes: [0, 2, 3]) : nil) }
+            return gradients
+        }
+    }
+
+    /// ∂L/∂input of a convolution from ∂L/∂output (dense): per image and group, Wᵀ·G gives each patch's
+    /// gradient, folded back onto the input plane (col2im).
+    private static func convolutionInputGradient(_ gradient: Tensor, weight: Tensor, inputShape: [Int],
+                                                 geometry: ConvolutionGeometry, groups: Int, columnBudget: Int) -> Tensor {
+        let (batch, channels) = (inputShape[0], inputShape[1])
+        let outChannels = weight.shape[0]
+        let (groupChannels, groupOutChannels) = (channels / groups, outChannels / groups)
+        let (patchLength, planeSize) = (geometry.patchLength, geometry.height * geometry.width)
+        let pixels = geometry.outputHeight * geometry.outputWidth
+        let result = Tensor.zeros(inputShape)
+        let w = weight.contiguous()
+        let output = result.mutableElements
+        let weightTransposed = BLASMatrix(rows: patchLength, columns: groupOutChannels, rowStride: 1,
+                                          columnStride: patchLength)!
+        withExtendedLifetime((w.storage, gradient.storage)) {
+            if geometry.isPointwise {
+                for image in 0..<batch {
+                    for group in 0..<groups {
+                        sgemm(m: groupChannels, n: pixels, k: groupOutChannels,
+                              a: w.elements + group * groupOutChannels * patchLength, weightTransposed,
+                              b: gradient.elements + (image * outChannels + group * groupOutChannels) * pixels,
+                              BLASMatrix(rowMajorWithColumns: pixels),
+                              c: output + (image * channels + group * groupChannels) * planeSize, ldc: pixels, beta: 0)
+                    }
+                }
+                return
+            }
+            let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
+            let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
+            defer { columns.deallocate() }
+            for image in 0..<batch {
+                for group in 0..<groups {
+                    let groupGradient = gradient.elements + (image * outChannels + group * groupOutChannels) * pixels
+                    let groupInput = output + (image * channels + group * groupChannels) * planeSize
+                    for firstRow in Swift.stride(from: 0, to: geometry.outputHeight, by: rowsPerTile) {
+                        let rows = firstRow..<Swift.min(firstRow + rowsPerTile, geometry.outputHeight)
+                        let tilePixels = rows.count * geometry.outputWidth
+                        // The tile's columns of G are a sub-matrix with leading dimension `pixels`.
+                        sgemm(m: patchLength, n: tilePixels, k: groupOutChannels,
+                              a: w.elements + group * groupOutChannels * patchLength, weightTransposed,
+                              b: groupGradient + firstRow * geometry.outputWidth,
+                              BLASMatrix(rows: groupOutChannels, columns: tilePixels, rowStride: pixels, columnStride: 1)!,
+                              c: columns, ldc: tilePixels, beta: 0)
+                        geometry.foldPatches(columns, outputRows: rows, into: groupInput)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// ∂L/∂weight of a convolution from ∂L/∂output (dense): Σ over images of G·patchesᵀ, per group.
+    private static func convolutionWeightGradient(_ gradient: Tensor, input: Tensor, weightShape: [Int],
+                                                  geometry: ConvolutionGeometry, groups: Int, columnBudget: Int) -> Tensor {
+        let (batch, channels) = (input.shape[0], input.shape[1])
+        let outChannels = weightShape[0]
+        let (groupChannels, groupOutChannels) = (channels / groups, outChannels / groups)
+        let (patchLength, planeSize) = (geometry.patchLength, geometry.height * geometry.width)
+        let pixels = geometry.outputHeight * geometry.outputWidth
+        let result = Tensor.zeros(weightShape)
+        let x = input.contiguous()
+        let output = result.mutableElements
+        withExtendedLifetime((x.storage, gradient.storage)) {
+            if geometry.isPointwise {
+                for image in 0..<batch {
+                    for group in 0..<groups {
+                        let planes = x.elements + (image * channels + group * groupChannels) * planeSize
+                        sgemm(m: groupOutChannels, n: groupChannels, k: pixels,
+                              a: gradient.elements + (image * outChannels + group * groupOutChannels) * pixels,
+                              BLASMatrix(rowMajorWithColumns: pixels),
+                              b: planes, BLASMatrix(rows: pixels, columns: groupChannels, rowStride: 1, columnStride: pixels)!,
+                              c: output + group * groupOutChannels * patchLength, ldc: patchLength, beta: 1)
+                    }
+                }
+                return
+            }
+            let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
+            let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
+            defer { columns.deallocate() }
+            for image in 0..<batch {
+                for group in 0..<groups {
+                    let groupInput = x.elements + (image * channels + group * groupChannels) * planeSize
+                    let groupGradient = gradient.elements + (image * outChannels + group * groupOutChannels) * pixels
+                    for firstRow in Swift.stride(from: 0, to: geometry.outputHeight, by: rowsPerTile) {
+                        let rows = firstRow..<Swift.min(firstRow + rowsPerTile, geometry.outputHeight)
+                        let tilePixels = rows.count * geometry.outputWidth
+                        geometry.unrollPatches(of: groupInput, outputRows: rows, into: columns)
+                        sgemm(m: groupOutChannels, n: patchLength, k: tilePixels,
+                              a: groupGradient + firstRow * geometry.outputWidth,
+                              BLASMatrix(rows: groupOutChannels, columns: tilePixels, rowStride: pixels, columnStride: 1)!,
+                              b: columns, BLASMatrix(rows: tilePixels, columns: patchLength, rowStride: 1, columnStride: tilePixels)!,
+                              c: output + group * groupOutChannels * patchLength, ldc: patchLength, beta: 1)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
     /// `conv2d` with the column buffer limited to `columnBudget` elements (tests force tiling with a small one).
     static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair, padding: SpatialPair,
                        dilation: SpatialPair, groups: Int, columnBudget: Int) -> Tensor {
+        let result = convolutionValues(input, weight: weight, bias: bias, stride: stride, padding: padding,
+                                       dilation: dilation, groups: groups, columnBudget: columnBudget)
+        return recordingConvolution(result, input: input, weight: weight, bias: bias, stride: stride,
+                                    padding: padding, dilation: dilation, groups: groups, columnBudget: columnBudget)
+    }
+
+    private static func convolutionValues(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair,
+                                          padding: SpatialPair, dilation: SpatialPair, groups: Int,
+                                          columnBudget: Int) -> Tensor {
         let shapes = "input \(input.shape), weight \(weight.shape)"
         precondition(input.rank == 4 && weight.rank == 4, "conv2d: \(shapes) must both have 4 axes")
         let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
@@ -81,8 +220,7 @@ extension Tensor {
                 }
                 return
             }
-            let rowsPerTile = Swift.max(1, Swift.min(geometry.outputHeight,
-                                                     columnBudget / (patchLength * geometry.outputWidth)))
+            let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
             let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
             defer { columns.deallocate() }
             for image in 0..<batch {
@@ -121,6 +259,40 @@ struct ConvolutionGeometry {
     /// Writes the column matrix for output rows `outputRows`: row (c, i, j) holds, for every output pixel
     /// (y, x) of those rows, input[c, y·stride + i·dilation − padding, x·stride + j·dilation − padding], or 0 in
     /// the padding. `input` points at this group's first channel plane. Rows are filled in parallel chunks.
+    /// Output rows per im2col tile, so a tile's columns hold at most `columnBudget` elements (at least one row).
+    func outputRowsPerTile(columnBudget: Int) -> Int {
+        Swift.max(1, Swift.min(outputHeight, columnBudget / Swift.max(patchLength * outputWidth, 1)))
+    }
+
+    /// The inverse of `unrollPatches` for gradients (col2im): adds each patch entry of `columns` back onto the
+    /// input element it was read from; entries read from padding are dropped. Parallel over channels, since
+    /// patches overlap within a channel's plane.
+    func foldPatches(_ columns: UnsafePointer<Float>, outputRows: Range<Int>, into input: UnsafeMutablePointer<Float>) {
+        let tilePixels = outputRows.count * outputWidth
+        Parallel.forEachChunk(count: channels, minimumChunk: 1) { channelRange in
+            for channel in channelRange {
+                let plane = input + channel * height * width
+                for kernelRow in 0..<kernelHeight {
+                    for kernelColumn in 0..<kernelWidth {
+                        let patchRow = (channel * kernelHeight + kernelRow) * kernelWidth + kernelColumn
+                        let shift = kernelColumn * dilation.width - padding.width
+                        let lastInside = width - 1 - shift
+                        let end = lastInside < 0 ? 0 : Swift.min(outputWidth, lastInside / stride.width + 1)
+                        let start = Swift.min(shift >= 0 ? 0 : (-shift + stride.width - 1) / stride.width, end)
+                        var source = columns + patchRow * tilePixels
+                        for outputRow in outputRows {
+                            defer { source += outputWidth }
+                            let inputRow = outputRow * stride.height + kernelRow * dilation.height - padding.height
+                            guard (0..<height).contains(inputRow) else { continue }
+                            let destination = plane + inputRow * width + shift
+                            for x in start..<end { destination[x * stride.width] += source[x] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func unrollPatches(of input: UnsafePointer<Float>, outputRows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
         let tilePixels = outputRows.count * outputWidth
         let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(tilePixels, 1))

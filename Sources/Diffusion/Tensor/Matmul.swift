@@ -70,7 +70,14 @@ extension Tensor {
         let (kB, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
         precondition(k == kB, "matmul: shapes \(first.shape) and \(second.shape) have inner sizes \(k) and \(kB)")
         let batchShape = broadcastShape(Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)), op: "matmul")
-        var result = batchedProduct(a, b, batchShape: batchShape, m: m, n: n, k: k)
+        let (savedA, savedB) = (a.detached(), b.detached())
+        let (needsA, needsB) = (a.requiresGradient, b.requiresGradient)
+        // d(A·B) = dA·B + A·dB: the gradients are G·Bᵀ and Aᵀ·G, summed over the batch axes an operand was
+        // broadcast along.
+        var result = batchedProduct(a, b, batchShape: batchShape, m: m, n: n, k: k).recorded(from: [a, b]) { gradient in
+            [needsA ? matmul(gradient, savedB.transposed()).summed(toShape: savedA.shape) : nil,
+             needsB ? matmul(savedA.transposed(), gradient).summed(toShape: savedB.shape) : nil]
+        }
         if first.rank == 1 { result = result.squeezed(axis: -2) }
         if second.rank == 1 { result = result.squeezed(axis: -1) }
         return result
@@ -115,6 +122,26 @@ extension Tensor {
     /// PyTorch's `linear`: input [.., in] · weightᵀ + bias, with weight [out, in] and bias [out]. The weight is
     /// read transposed by BLAS in place, and the bias is written first so the GEMM adds onto it (beta = 1).
     public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        let result = linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached())
+        let operands = [input, weight] + (bias.map { [$0] } ?? [])
+        guard operands.contains(where: \.requiresGradient) else { return result }
+        // Saved: the weight for the input's gradient, the input only when the weight's gradient is wanted.
+        let inputShape = input.shape, (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+        let savedWeight = input.requiresGradient ? weight.detached() : nil
+        let savedInput = weight.requiresGradient ? input.detached() : nil
+        let needsBias = bias?.requiresGradient ?? false
+        return result.recorded(from: operands) { gradient in
+            let rows = gradient.reshaped([-1, outFeatures])
+            var gradients: [Tensor?] = [
+                savedWeight.map { matmul(rows, $0).reshaped(inputShape) },
+                savedInput.map { matmul(rows.transposed(), $0.reshaped([-1, inFeatures])) },
+            ]
+            if operands.count == 3 { gradients.append(needsBias ? rows.sum(axis: 0) : nil) }
+            return gradients
+        }
+    }
+
+    private static func linearValues(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         precondition(weight.rank == 2 && input.rank >= 1 && input.shape.last == weight.shape[1],
                      "linear: input \(input.shape) does not match weight \(weight.shape) ([out, in])")
         let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])

@@ -32,7 +32,9 @@ extension Tensor {
     // MARK: Sum, mean, variance, max
 
     public func sum(axes: [Int], keepDims: Bool = false) -> Tensor {
-        reduceRows(axes: axes, keepDims: keepDims, op: "sum") { Float(sumOfRow($0, $1)) }
+        let inputShape = shape, keptShape = reducedShape(axes, op: "sum")
+        return reduceRows(axes: axes, keepDims: keepDims, op: "sum") { Float(sumOfRow($0, $1)) }
+            .recorded(from: [self]) { [$0.reshaped(keptShape).expanded(to: inputShape)] }
     }
 
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor { sum(axes: [axis], keepDims: keepDims) }
@@ -41,7 +43,10 @@ extension Tensor {
     public func sum() -> Tensor { sum(axes: Array(0..<rank)) }
 
     public func mean(axes: [Int], keepDims: Bool = false) -> Tensor {
-        reduceRows(axes: axes, keepDims: keepDims, op: "mean") { Float(sumOfRow($0, $1) / Double($1)) }
+        let inputShape = shape, keptShape = reducedShape(axes, op: "mean")
+        let count = Float(Swift.max(inputShape.elementCount / Swift.max(keptShape.elementCount, 1), 1))
+        return reduceRows(axes: axes, keepDims: keepDims, op: "mean") { Float(sumOfRow($0, $1) / Double($1)) }
+            .recorded(from: [self]) { [($0 / count).reshaped(keptShape).expanded(to: inputShape)] }
     }
 
     public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
@@ -50,7 +55,10 @@ extension Tensor {
     /// Σ(x − mean)² / (n − correction), by two passes in Double. `correction` 0 is the population variance that
     /// GroupNorm and LayerNorm use; PyTorch's `var` defaults to 1 (Bessel's correction).
     public func variance(axes: [Int], keepDims: Bool = false, correction: Int = 0) -> Tensor {
-        reduceRows(axes: axes, keepDims: keepDims, op: "variance") { row, length in
+        let x = detached(), keptShape = reducedShape(axes, op: "variance")
+        let count = Float(shape.elementCount / Swift.max(keptShape.elementCount, 1))
+        // d var / dx = 2 (x − mean) / (n − correction)
+        return reduceRows(axes: axes, keepDims: keepDims, op: "variance") { row, length in
             let mean = sumOfRow(row, length) / Double(length)
             var squares = 0.0
             for i in 0..<length {
@@ -58,6 +66,9 @@ extension Tensor {
                 squares += deviation * deviation
             }
             return Float(squares / Double(length - correction))
+        }.recorded(from: [self]) { gradient in
+            let centred = x - x.mean(axes: axes, keepDims: true)
+            return [centred * (gradient.reshaped(keptShape) * (2 / (count - Float(correction))))]
         }
     }
 
@@ -66,12 +77,20 @@ extension Tensor {
     }
 
     public func max(axes: [Int], keepDims: Bool = false) -> Tensor {
+        precondition(!requiresGradient, "max: no gradient is defined; use softmax or maximum")
         precondition(axes.allSatisfy { shape[normalizedAxis($0, op: "max")] > 0 }, "max: empty axis in shape \(shape)")
         return reduceRows(axes: axes, keepDims: keepDims, op: "max") { row, length in row[largestIndex(row, length)] }
     }
 
     public func max(axis: Int, keepDims: Bool = false) -> Tensor { max(axes: [axis], keepDims: keepDims) }
     public func max() -> Tensor { max(axes: Array(0..<rank)) }
+
+    /// The shape of a reduction over `axes` with the reduced axes kept as size 1 (the shape its gradient is
+    /// broadcast from).
+    private func reducedShape(_ axes: [Int], op: String) -> [Int] {
+        let reduced = normalizedAxes(axes, op: op)
+        return shape.indices.map { reduced.contains($0) ? 1 : shape[$0] }
+    }
 
     // MARK: Argmax
 
@@ -92,21 +111,31 @@ extension Tensor {
 
     /// e^x / Σ e^x along `axis`, computed as e^(x − max) so no exponent overflows.
     public func softmax(axis: Int) -> Tensor {
-        alongLastAxis(axis, op: "softmax") { row, output, length in
+        let result = alongLastAxis(axis, op: "softmax") { row, output, length in
             let largest = largestValue(row, count: length)
             transformVectors(row, output, count: length) { exponential($0 - largest) }
             let scale = Float(1 / sumOfRow(output, length))
             transformVectors(output, output, count: length) { $0 * scale }
         }
+        let y = result.detached()
+        // dx = y ⊙ (g − Σ g ⊙ y)
+        return result.recorded(from: [self]) { gradient in
+            [y * (gradient - (gradient * y).sum(axis: axis, keepDims: true))]
+        }
     }
 
     /// x − log Σ e^x along `axis`, as x − max − log Σ e^(x − max).
     public func logSoftmax(axis: Int) -> Tensor {
-        alongLastAxis(axis, op: "logSoftmax") { row, output, length in
+        let result = alongLastAxis(axis, op: "logSoftmax") { row, output, length in
             let largest = largestValue(row, count: length)
             transformVectors(row, output, count: length) { exponential($0 - largest) }  // scratch for the sum
             let shift = largest + Float(Foundation.log(sumOfRow(output, length)))
             transformVectors(row, output, count: length) { $0 - shift }
+        }
+        let probabilities = result.detached().exp()
+        // dx = g − softmax(x) Σ g
+        return result.recorded(from: [self]) { gradient in
+            [gradient - probabilities * gradient.sum(axis: axis, keepDims: true)]
         }
     }
 

@@ -35,6 +35,8 @@ public struct Tensor: Sendable {
     public private(set) var strides: [Int]
     /// Index in the storage of the element at index (0, 0, …).
     public private(set) var offset: Int
+    /// How this tensor was computed from tensors that need gradients (nil: it needs none). See Autograd/.
+    var gradientNode: GradientNode? = nil
 
     init(storage: TensorStorage, shape: [Int], strides: [Int], offset: Int) {
         self.storage = storage
@@ -146,10 +148,12 @@ public struct Tensor: Sendable {
     }
 
     /// Calls `body` with writable row-major elements. The tensor first gets a compact storage of its own when it
-    /// shares one (copy-on-write), so no view or copy of it sees the writes.
+    /// shares one (copy-on-write), so no view or copy of it sees the writes. Written elements are new values
+    /// that no gradient can flow through, so the tensor leaves any gradient computation.
     public mutating func withUnsafeMutableBufferPointer<Result>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
+        gradientNode = nil
         let ownsCompactStorage = isKnownUniquelyReferenced(&storage) && isContiguous && offset == 0
             && storage.count == elementCount
         if !ownsCompactStorage { self = copied() }

@@ -25,6 +25,10 @@ extension Tensor {
                 }
             }
         }
-        return result
+        // Each input pixel fed a scale × scale block: its gradient is the block's sum.
+        let inputShape = shape
+        return result.recorded(from: [self]) { gradient in
+            [gradient.reshaped([planes, height, scale, width, scale]).sum(axes: [2, 4]).reshaped(inputShape)]
+        }
     }
 }

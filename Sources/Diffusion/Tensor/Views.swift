@@ -18,7 +18,9 @@ extension Tensor {
         precondition(resolved.elementCount == elementCount,
                      "reshape: shape \(shape) (\(elementCount) elements) cannot become \(newShape)")
         let dense = contiguous()
+        let originalShape = shape
         return Tensor(storage: dense.storage, shape: resolved, strides: resolved.contiguousStrides, offset: dense.offset)
+            .recorded(from: [self]) { [$0.reshaped(originalShape)] }
     }
 
     /// All axes flattened into one.
@@ -29,7 +31,11 @@ extension Tensor {
         let axes = order.map { normalizedAxis($0, op: "permute") }
         precondition(axes.count == rank && Set(axes).count == rank,
                      "permute: order \(order) is not a permutation of the axes of shape \(shape)")
+        var inverseOrder = axes
+        for (position, axis) in axes.enumerated() { inverseOrder[axis] = position }
+        let inverse = inverseOrder
         return Tensor(storage: storage, shape: axes.map { shape[$0] }, strides: axes.map { strides[$0] }, offset: offset)
+            .recorded(from: [self]) { [$0.permuted(inverse)] }
     }
 
     /// Two axes swapped (by default the last two, the matrix transpose).
@@ -46,25 +52,31 @@ extension Tensor {
                      "narrow: range \(start)..<\(start + length) outside axis \(axis) of shape \(shape)")
         var newShape = shape
         newShape[axis] = length
+        let originalShape = shape
         return Tensor(storage: storage, shape: newShape, strides: strides,
                       offset: length == 0 ? offset : offset + start * strides[axis])
+            .recorded(from: [self]) { [$0.placed(in: originalShape, axis: axis, start: start, step: 1)] }
     }
 
     /// Every `step`-th entry of `range` along `axis` (PyTorch's `x[..., a:b:step]`).
     public func sliced(axis: Int, _ range: Range<Int>, step: Int = 1) -> Tensor {
         precondition(step > 0, "slice: step \(step) must be positive")
         let axis = normalizedAxis(axis, op: "slice")
-        let narrowed = narrowed(axis: axis, start: range.lowerBound, length: range.count)
+        let narrowed = detached().narrowed(axis: axis, start: range.lowerBound, length: range.count)
         var newShape = narrowed.shape
         var newStrides = narrowed.strides
         newShape[axis] = (range.count + step - 1) / step
         newStrides[axis] *= step
+        let originalShape = shape
         return Tensor(storage: storage, shape: newShape, strides: newStrides, offset: narrowed.offset)
+            .recorded(from: [self]) { [$0.placed(in: originalShape, axis: axis, start: range.lowerBound, step: step)] }
     }
 
     /// A view repeating size-1 axes (and new leading axes) to `target` with stride 0, as PyTorch's `expand`.
     public func expanded(to target: [Int]) -> Tensor {
-        Tensor(storage: storage, shape: target, strides: broadcastStrides(to: target, op: "expand"), offset: offset)
+        let originalShape = shape
+        return Tensor(storage: storage, shape: target, strides: broadcastStrides(to: target, op: "expand"), offset: offset)
+            .recorded(from: [self]) { [$0.summed(toShape: originalShape)] }
     }
 
     /// Without the size-1 axis `axis`.
@@ -75,6 +87,7 @@ extension Tensor {
         newShape.remove(at: axis)
         newStrides.remove(at: axis)
         return Tensor(storage: storage, shape: newShape, strides: newStrides, offset: offset)
+            .recorded(from: [self]) { [$0.unsqueezed(axis: axis)] }
     }
 
     /// With a new size-1 axis inserted at `axis` (which may equal the rank, or be negative: -1 appends).
@@ -84,17 +97,31 @@ extension Tensor {
         newShape.insert(1, at: axis)
         newStrides.insert(axis < rank ? strides[axis] * shape[axis] : 1, at: axis)
         return Tensor(storage: storage, shape: newShape, strides: newStrides, offset: offset)
+            .recorded(from: [self]) { [$0.squeezed(axis: axis)] }
     }
 
     /// This tensor when already contiguous, otherwise a dense row-major copy.
     public func contiguous() -> Tensor {
-        isContiguous ? self : copied()
+        isContiguous ? self : copied().recorded(from: [self]) { [$0] }
     }
 
     /// A dense row-major copy with storage of its own.
     func copied() -> Tensor {
         let result = Tensor(uninitializedShape: shape)
         copyElements(of: self, to: result.mutableElements, strides: result.strides)
+        return result
+    }
+}
+
+extension Tensor {
+    /// The backward of a narrow or slice: zeros of `shape` with this tensor written at every `step`-th entry of
+    /// `axis` from `start`.
+    func placed(in shape: [Int], axis: Int, start: Int, step: Int) -> Tensor {
+        let result = Tensor.zeros(shape)
+        var strides = result.strides
+        strides[axis] *= step
+        let offset = start * result.strides[axis]
+        copyElements(of: self, to: result.mutableElements + offset, strides: strides)
         return result
     }
 }
