@@ -32,6 +32,8 @@ public final class ParameterReader: @unchecked Sendable {
     private let sources: [String: Source]
     /// Set for a reader that makes up seeded random parameters instead of reading files.
     private let randomSeed: UInt64?
+    /// Set for a reader over tensors already in memory (a model being trained, a test's parameters).
+    private let tensors: [String: Tensor]?
     private let description: String
     private let lock = NSLock()
     private var used: Set<String> = []
@@ -48,6 +50,7 @@ public final class ParameterReader: @unchecked Sendable {
         }
         self.sources = sources
         randomSeed = nil
+        tensors = nil
         description = file.path
     }
 
@@ -62,6 +65,7 @@ public final class ParameterReader: @unchecked Sendable {
         }
         self.sources = sources
         randomSeed = nil
+        tensors = nil
         description = "\(file.path) (\(component.rawValue))"
     }
 
@@ -71,7 +75,17 @@ public final class ParameterReader: @unchecked Sendable {
     public init(randomWithSeed seed: UInt64) {
         sources = [:]
         randomSeed = seed
+        tensors = nil
         description = "random parameters (seed \(seed))"
+    }
+
+    /// Parameters given by key: a model rebuilt from updated weights during training, or trainable leaves
+    /// (`requiringGradient()`) whose gradients a test wants. Tensors are handed out as they are, not copied.
+    public init(tensors: [String: Tensor], description: String) {
+        sources = [:]
+        randomSeed = nil
+        self.tensors = tensors
+        self.description = description
     }
 
     /// Parameter `key` (diffusers naming), which must have `shape` once transformed.
@@ -88,6 +102,19 @@ public final class ParameterReader: @unchecked Sendable {
                     values[index] = (Float((z ^ (z >> 31)) >> 40) / Float(1 << 24) - 0.5) * 0.04
                 }
             }
+        }
+        if let tensors {
+            guard let tensor = tensors[key] else {
+                throw LoadError.missing(source: description, key: key, expectedShape: shape)
+            }
+            guard tensor.shape == shape else {
+                throw LoadError.misShaped(source: description, key: key, expectedShape: shape, foundShape: tensor.shape)
+            }
+            lock.withLock {
+                _ = used.insert(key)
+                elementsRead += tensor.elementCount
+            }
+            return tensor
         }
         guard let source = sources[key] else {
             throw LoadError.missing(source: description, key: key, expectedShape: shape)
@@ -134,7 +161,7 @@ public final class ParameterReader: @unchecked Sendable {
 
     /// Stored tensors no parameter asked for so far, for the load report.
     public var unusedStoredKeys: [String] {
-        let all = Set(sources.values.map(\.storedKey))
+        let all = Set(sources.values.map(\.storedKey)).union(tensors?.keys ?? [:].keys)
         return lock.withLock { all.subtracting(used) }.sorted()
     }
 
