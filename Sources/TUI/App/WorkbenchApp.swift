@@ -57,7 +57,10 @@ public final class WorkbenchApp {
         self.core = core
         self.keyMap = keyMap
         self.models = models
-        self.screens = screens ?? [TrainingMonitorScreen(), LogScreen(), GenerateScreen(models: models)]
+        let rack = MembraneRack()
+        self.screens = screens ?? [TrainingMonitorScreen(), LogScreen(), GenerateScreen(models: models, rack: rack),
+                                   ConfigEditorScreen(document: .blank(modelPath: options.modelPath)),
+                                   MembraneRackScreen(models: models, rack: rack)]
     }
 
     public var theme: Theme { themes[themeIndex] }
@@ -134,6 +137,8 @@ public final class WorkbenchApp {
         case .showTrainingMonitor: show(TrainingMonitorScreen.self)
         case .showLog: show(LogScreen.self)
         case .showGenerate: show(GenerateScreen.self)
+        case .showConfigEditor: show(ConfigEditorScreen.self)
+        case .showMembraneRack: show(MembraneRackScreen.self)
         case .nextTheme:
             themeIndex = (themeIndex + 1) % themes.count
             if themes.count == 1 { hint = "only one theme is loaded" }
@@ -172,6 +177,7 @@ public final class WorkbenchApp {
             case .hint(let text): hint = text
             case .scrollLog(let lines): log.scroll(by: lines)
             case .followLog: log.follow()
+            case .membranesChanged: screens.forEach { apply($0.membranesChanged()) }
             }
         }
     }
