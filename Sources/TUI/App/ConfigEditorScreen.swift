@@ -58,7 +58,7 @@ public final class ConfigEditorScreen: Screen {
         case .loadConfig:
             return [.prompt(TextPrompt(label: "Load training config (YAML)", value: document.path ?? "configs/",
                                        validate: { [weak self] text in self?.loadProblem(text) },
-                                       accept: { [weak self] text in self?.load(text) ?? [] }))]
+                                       accept: { [weak self] text in self?.open(text) ?? [] }))]
         case .saveConfig:
             if let problem = document.problem { return [.hint("not saved: \(problem)")] }
             return [.prompt(TextPrompt(label: "Save training config as", value: document.path ?? "configs/new.yaml",
@@ -92,7 +92,8 @@ public final class ConfigEditorScreen: Screen {
         }
     }
 
-    private func load(_ text: String) -> [ScreenEffect] {
+    /// Loads the YAML file at `text` (relative to the working directory) in place of the config being edited.
+    func open(_ text: String) -> [ScreenEffect] {
         let path = resolvePath(text, in: workingDirectory)
         do {
             document = try ConfigDocument.load(from: path)

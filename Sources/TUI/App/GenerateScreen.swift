@@ -19,6 +19,9 @@ public final class GenerateScreen: Screen {
     /// Whether the image shown (or being made) compares original and membranes: how a rack change re-renders it.
     private var lastCompare: Bool?
     private var pendingLabels: [String] = []
+    /// The rack's mix ("name:0.95 …") the membrane images were made with: the one being made, the one shown.
+    private var pendingMix = ""
+    public private(set) var shownMix = ""
     private var generation = 0
     private let models: ModelStore
     private let rack: MembraneRack
@@ -90,11 +93,12 @@ public final class GenerateScreen: Screen {
         let requests: [GenerationRequest]
         if compare {
             requests = [plain, withMembranes]
-            pendingLabels = ["original", applied ? "membranes" : "membranes (all off)"]
+            pendingLabels = ["original", "membranes"]
         } else {
             requests = [membranesOn ? withMembranes : plain]
             pendingLabels = [membranesOn && applied ? "membranes" : "original"]
         }
+        pendingMix = applied ? rack.mixDescription : "all off"
         lastCompare = compare
         generation += 1
         lastRequest = requests.last
@@ -112,7 +116,7 @@ public final class GenerateScreen: Screen {
                 let suffix = images.count > 1 ? "-\(label)" : ""
                 let url = URL(fileURLWithPath: outputFolder).appendingPathComponent("generate-seed\(request.seed)\(suffix).png")
                 var extra: [(key: String, value: String)] = []
-                if label == "membranes" { extra = [(key: "Membranes", value: rack.mixDescription)] }
+                if label == "membranes" { extra = [(key: "Membranes", value: shownMix)] }
                 try PNGFile.write(image, text: [(key: "parameters", value: request.infotext(modelName: modelName, extra: extra))], to: url)
                 return .log(LogEntry(.info, "wrote \(url.path)"))
             }
@@ -135,6 +139,7 @@ public final class GenerateScreen: Screen {
             case .progress(let step, let total): state = .running(step: step, of: total)
             case .finished(let results, let seconds):
                 images = Array(zip(pendingLabels, results)).map { (label: $0.0, image: $0.1) }
+                shownMix = pendingMix
                 state = .finished(seconds: seconds)
             case .failed(let message): state = .failed(message)
             case .cancelled: state = .cancelled
@@ -167,7 +172,8 @@ public final class GenerateScreen: Screen {
             let (panelArea, rest) = remaining.splitRight(remaining.width - width)
             remaining = rest
             surface.within(panelArea) { area in
-                Panel(title: "\(shown.label) \(shown.image.width)×\(shown.image.height)").draw(on: &area) { inner in
+                let mix = shown.label == "membranes" ? " · \(shownMix)" : ""
+                Panel(title: "\(shown.label) \(shown.image.width)×\(shown.image.height)\(mix)").draw(on: &area) { inner in
                     ImageView(image: shown.image, imageProtocol: context.imageProtocol, paletteSize: context.paletteSize)
                         .draw(on: &inner)
                 }

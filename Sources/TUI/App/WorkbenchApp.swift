@@ -71,6 +71,19 @@ public final class WorkbenchApp {
         needsRedraw = true
     }
 
+    /// The training monitor follows `path` (what `--training-log` asks for).
+    public func followTrainingLog(_ path: String) {
+        guard let monitor = screens.lazy.compactMap({ $0 as? TrainingMonitorScreen }).first else { return }
+        apply(monitor.follow(path))
+    }
+
+    /// The config editor opens the YAML file at `path` and shows (what `--config` asks for).
+    public func openConfig(_ path: String) {
+        guard let editor = screens.lazy.compactMap({ $0 as? ConfigEditorScreen }).first else { return }
+        apply(editor.open(path))
+        show(ConfigEditorScreen.self)
+    }
+
     // MARK: The loop
 
     /// Runs until quit: poll a key (short timeout), drain the core, redraw when something changed.
