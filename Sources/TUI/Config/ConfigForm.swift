@@ -68,7 +68,7 @@ public struct ConfigField {
         -> ConfigField {
         let name = ConfigValidationError(path: path, message: "").field
         return ConfigField(path: path, choices: nil, isOptional: true,
-                           read: { $0[keyPath: keyPath].map(YAMLText.show) ?? "" },
+                           read: { config in config[keyPath: keyPath].map { YAMLText.show($0) } ?? "" },
                            write: { config, text throws(ConfigFieldError) in
                                let trimmed = text.trimmingCharacters(in: .whitespaces)
                                config[keyPath: keyPath] = trimmed.isEmpty
