@@ -18,6 +18,12 @@ struct TUICommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A membrane to attach to the model, with an optional strength; repeatable (m toggles them, c compares).", valueName: "path[:weight]"))
     var membrane: [String] = []
 
+    @Option(help: ArgumentHelp("A training log (JSON lines) to follow from the start, e.g. the one a running `spm-workbench train` writes; it may appear later.", valueName: "path"))
+    var trainingLog: String?
+
+    @Option(help: ArgumentHelp("A training config (YAML) to open in the config editor.", valueName: "path"))
+    var config: String?
+
     @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
     var theme = "dark"
 
@@ -32,7 +38,7 @@ struct TUICommand: ParsableCommand {
             throw ValidationError("\(error)")
         }
         try WorkbenchLauncher.run(WorkbenchLauncher.Settings(
-            modelPath: model, membranes: membranes, themeName: theme, images: images,
+            modelPath: model, membranes: membranes, trainingLog: trainingLog, configPath: config, themeName: theme, images: images,
             themeDirectories: TUICommand.themeDirectories()))
     }
 

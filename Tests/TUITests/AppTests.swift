@@ -7,16 +7,19 @@ import Testing
 struct AppTests {
     func app() -> WorkbenchApp { WorkbenchApp(options: WorkbenchOptions(), themes: [.dark]) }
 
-    @Test("every size from 1×1 to 130×45 renders a full, well-formed frame")
+    @Test("every screen at every size from 1×1 to 130×45 renders a full, well-formed frame")
     func layoutAtAllSizes() {
         let app = app()
         app.append(LogEntry(.info, "a message wide enough to be cut: " + String(repeating: "漢字", count: 40)))
-        for columns in stride(from: 1, through: 130, by: 7) {
-            for rows in stride(from: 1, through: 45, by: 4) {
-                let frame = app.render(size: TerminalSize(columns: columns, rows: rows))
-                #expect(frame.cells.width == columns && frame.cells.height == rows)
-                for line in frame.cells.lines { #expect(terminalWidth(of: line) == columns) }
+        for _ in app.screens {
+            for columns in stride(from: 1, through: 130, by: 7) {
+                for rows in stride(from: 1, through: 45, by: 4) {
+                    let frame = app.render(size: TerminalSize(columns: columns, rows: rows))
+                    #expect(frame.cells.width == columns && frame.cells.height == rows)
+                    for line in frame.cells.lines { #expect(terminalWidth(of: line) == columns) }
+                }
             }
+            app.handle(.tab)
         }
     }
 
@@ -56,17 +59,20 @@ struct AppTests {
         #expect(app.screen is LogScreen)
     }
 
-    @Test("Tab and Shift-Tab cycle the screens; 1, 2 and 3 jump")
+    @Test("Tab and Shift-Tab cycle the screens; 1 to 5 jump")
     func screens() {
         let app = app()
-        app.handle(.tab)
-        #expect(app.screen.title == "Log")
-        app.handle(.tab)
-        #expect(app.screen.title == "Generate")
-        app.handle(.tab)
-        #expect(app.screen.title == "Training monitor")
+        let order = ["Log", "Generate", "Config", "Membranes", "Training monitor"]
+        for title in order {
+            app.handle(.tab)
+            #expect(app.screen.title == title)
+        }
         app.handle(.backTab)
-        #expect(app.screen.title == "Generate")
+        #expect(app.screen.title == "Membranes")
+        app.handle(.character("4"))
+        #expect(app.screen.title == "Config")
+        app.handle(.character("5"))
+        #expect(app.screen.title == "Membranes")
         app.handle(.character("1"))
         #expect(app.screen.title == "Training monitor")
         app.handle(.character("3"))

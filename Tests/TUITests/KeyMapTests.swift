@@ -17,7 +17,16 @@ struct KeyMapTests {
     func helpListsEverything() {
         let app = WorkbenchApp(options: WorkbenchOptions(), themes: [.dark])
         app.handle(.character("?"))
-        let text = app.render(size: TerminalSize(columns: 140, rows: 60)).cells.lines.joined(separator: "\n")
+        // Every screen's keys are more than one page: read the overlay page by page.
+        var pages: [String] = []
+        for _ in 0..<15 {
+            pages.append(app.render(size: TerminalSize(columns: 140, rows: 40)).cells.lines.joined(separator: "\n"))
+            app.handle(.pageDown)
+        }
+        let text = pages.joined(separator: "\n")
+        for scope in [KeyScope.configEditor, .membraneRack, .generate, .trainingMonitor, .log] {
+            #expect(text.contains(scope.title), "help lacks the \(scope.title) section")
+        }
         for section in KeyMap.standard.helpSections { #expect(text.contains(section.title)) }
         for binding in KeyMap.standard.bindings {
             #expect(text.contains(binding.help), "help lacks \"\(binding.help)\"")
@@ -33,7 +42,7 @@ struct KeyMapTests {
         let size = TerminalSize(columns: 80, rows: 14)
         let before = app.render(size: size).cells.lines
         #expect(before.joined().contains("Anywhere"))
-        for _ in 0..<5 { app.handle(.pageDown) }  // clamped at the end
+        for _ in 0..<20 { app.handle(.pageDown) }  // clamped at the end
         let after = app.render(size: size).cells.lines
         #expect(!after.joined().contains("Anywhere"))
         #expect(after.joined().contains("accept the value"))  // the last entry is reachable

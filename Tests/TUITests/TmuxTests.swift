@@ -1,4 +1,5 @@
 import Foundation
+import Membrane
 import Testing
 
 /// Drives the real `spm-workbench` binary inside a detached tmux session and reads the screen with
@@ -141,6 +142,10 @@ struct TmuxTests {
         let texts = ["─ Keys ─", "quit (restores the terminal)", "open a training log", "next theme", "generate with the loaded model"]
         let help = session.waitFor { screen in texts.allSatisfy(screen.contains) }
         #expect(help != nil, "help overlay incomplete: \(session.screen())")
+        // Every screen's keys are in it, a page at a time.
+        try session.keys("NPage", "NPage", "NPage")
+        let later = ["Config editor", "Membrane rack", "write the mix that is on as a merged membrane"]
+        #expect(session.waitFor { screen in later.allSatisfy(screen.contains) } != nil, "help lacks the later screens: \(session.screen())")
         try session.keys("?")
         #expect(session.waitFor { !$0.contains("─ Keys ─") } != nil, "help did not close")
         try session.keys("z")
@@ -224,8 +229,45 @@ struct TmuxTests {
         }
         #expect(grown != nil, "layout not redrawn at 90x28: \(session.screen())")
         #expect(grown?.split(separator: "\n").first?.contains("1 Training monitor") == true)
+        try expectCleanFrame(session, columns: 90, rows: 28)
+        // Another screen, shrunk: every row is redrawn at the new width, with nothing left from the old frame.
+        try session.keys("4")
+        _ = session.waitFor { $0.contains("Training config") }
+        try session.tmux("resize-window", "-t", "main", "-x", "64", "-y", "20")
+        let shrunk = session.waitFor { screen in
+            let lines = screen.split(separator: "\n", omittingEmptySubsequences: false)
+            return lines.count >= 20 && lines[19].contains("q quit") && screen.contains("Training config")
+        }
+        #expect(shrunk != nil, "layout not redrawn at 64x20: \(session.screen())")
+        try expectCleanFrame(session, columns: 64, rows: 20)
         try session.keys("C-c")
         try session.expectShellRestored()
+    }
+
+    /// Rows 1…rows−2 are panels: each exactly `columns` cells wide, closed by a border in the last column.
+    func expectCleanFrame(_ session: TmuxSession, columns: Int, rows: Int) throws {
+        let lines = session.screen().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        try #require(lines.count >= rows)
+        for (row, line) in lines[1..<(rows - 1)].enumerated() {
+            #expect(line.count == columns && ["│", "┐", "┘"].contains(line.last.map(String.init) ?? ""),
+                    "row \(row + 1) at \(columns)x\(rows): '\(line)'")
+        }
+        #expect(lines.dropFirst(rows).allSatisfy { $0.isEmpty })
+    }
+
+    @Test("each of the three themes chosen with --theme colours the screen with its own status bar")
+    func threeThemes() throws {
+        let session = try TmuxSession()
+        // Each theme's status-bar background, as tmux reports it (256-colour index or bright ANSI colour).
+        for (name, background) in [("dark", "48;5;236"), ("light", "48;5;252"), ("high-contrast", "107")] {
+            let first = try session.startWorkbench("--images symbols --theme \(name)")
+            #expect(first.split(separator: "\n").first?.hasSuffix("theme: \(name)") == true)
+            let colored = session.coloredScreen()
+            #expect(colored.contains(";\(background)m") || colored.contains("[\(background)m")
+                    || colored.contains("[\(background);"), "\(name): no status background \(background)")
+            try session.keys("q")
+            try session.expectShellRestored()
+        }
     }
 
     @Test("--theme picks a theme file (its colours reach the screen); t cycles; an unknown name falls back")
@@ -241,6 +283,106 @@ struct TmuxTests {
         let fallback = try session.startWorkbench("--images symbols --theme nosuch")
         #expect(fallback.contains("theme: dark"))
         #expect(fallback.contains("theme nosuch not found; using dark"))
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
+    @Test("config editor: a field edited to a bad value shows the validator's message inline; saved YAML reloads as edited")
+    func configEditor() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let original = ConfigEditorTests.configs.appendingPathComponent("testbed/erase-red.yaml")
+        try FileManager.default.copyItem(at: original, to: folder.appendingPathComponent("erase-red.yaml"))
+        let session = try TmuxSession()
+        try session.type("cd \(folder.path)")
+        _ = try session.startWorkbench("--images symbols --config erase-red.yaml")
+        #expect(session.waitFor { $0.contains("Training config · erase-red.yaml") && $0.contains("✓ valid") } != nil,
+                "the config did not open: \(session.screen())")
+        // model (3 fields), one concept (9), network (3): train.iterations is the 16th field.
+        for _ in 0..<15 { try session.keys("j") }
+        try session.keys("Enter")
+        #expect(session.waitFor { $0.contains("─ train.iterations ─") } != nil, "no prompt: \(session.screen())")
+        try session.keys("C-u")
+        try session.tmux("send-keys", "-t", "main", "-l", "abc")
+        try session.keys("Enter")
+        #expect(session.waitFor { $0.contains("✗ expected an integer") } != nil, "no type message: \(session.screen())")
+        try session.keys("C-u")
+        try session.tmux("send-keys", "-t", "main", "-l", "20")
+        try session.keys("Enter")
+        // warmup_steps (30) must now be below the iterations: the message shows under that field.
+        let invalid = session.waitFor { screen in
+            screen.contains("✗ train.warmup_steps: must be less than iterations (20), found 30")
+                && screen.contains("✗ must be less than iterations (20), found 30") && screen.contains("(modified)")
+        }
+        #expect(invalid != nil, "no inline validation: \(session.screen())")
+        try session.keys("w")
+        #expect(session.waitFor { $0.contains("not saved: train.warmup_steps") } != nil)
+        try session.keys("j", "j", "j", "j", "j", "Enter", "C-u")  // train.warmup_steps, emptied: the default
+        try session.keys("Enter")
+        #expect(session.waitFor { $0.contains("✓ valid") } != nil, "still invalid: \(session.screen())")
+        try session.keys("w", "C-u")
+        try session.tmux("send-keys", "-t", "main", "-l", "edited.yaml")
+        try session.keys("Enter")
+        #expect(session.waitFor { $0.contains("wrote training config \(folder.path)/edited.yaml") } != nil,
+                "not saved: \(session.screen())")
+        try session.keys("q")
+        try session.expectShellRestored()
+        var expected = try TrainingConfig.load(from: original)
+        expected.train.iterations = 20
+        expected.train.warmupSteps = nil
+        #expect(try TrainingConfig.load(from: folder.appendingPathComponent("edited.yaml")) == expected)
+    }
+
+    @Test("membrane rack: toggling the membrane and moving its weight re-render the preview")
+    func membraneRack() throws {
+        let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../DiffusionTests/Golden/pipelines").standardizedFileURL.path
+        let session = try TmuxSession()
+        _ = try session.startWorkbench("--images symbols --model \(golden)/sd1 --membrane \(golden)/sd1-membrane.safetensors")
+        try session.keys("3")
+        #expect(session.waitFor { $0.contains("ready: press g") } != nil, "the model never loaded: \(session.screen())")
+        try session.keys("g")
+        /// The image panel's rows with their colours: what follows the third border on a row.
+        func image(_ title: String) -> [String]? {
+            guard session.waitFor(timeout: 60, { $0.contains(title) && $0.contains("done in") }) != nil else { return nil }
+            return session.coloredScreen().split(separator: "\n").compactMap { line in
+                let bars = line.indices.filter { line[$0] == "│" }
+                return bars.count >= 3 ? String(line[line.index(after: bars[2])...]) : nil
+            }
+        }
+        let on = try #require(image("membranes 32×32 · sd1-membrane:1.00"), "no image: \(session.screen())")
+        try session.keys("5")
+        #expect(session.waitFor { $0.contains("[x] sd1-membrane") && $0.contains("1.00") } != nil, "no rack: \(session.screen())")
+        try session.keys("Space")
+        #expect(session.waitFor { $0.contains("[ ] sd1-membrane") && $0.contains("mix: (all off)") } != nil)
+        try session.keys("3")
+        let off = try #require(image("original 32×32"), "not re-rendered: \(session.screen())")
+        #expect(off != on, "switching the membrane off did not change the preview")
+        try session.keys("5", "Space", "-")
+        #expect(session.waitFor { $0.contains("[x] sd1-membrane") && $0.contains("0.95") && $0.contains("mix: sd1-membrane:0.95") } != nil,
+                "weight not shown: \(session.screen())")
+        try session.keys("3")
+        let lighter = try #require(image("membranes 32×32 · sd1-membrane:0.95"), "not re-rendered: \(session.screen())")
+        #expect(lighter != off)
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
+    @Test("--training-log follows a log that a trainer creates later, as it grows")
+    func trainingLogFlag() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-train-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let session = try TmuxSession()
+        _ = try session.startWorkbench("--images symbols --training-log \(url.path)")
+        #expect(session.waitFor { $0.contains("waiting for file") } != nil, "\(session.screen())")
+        let lines = (1...12).map { step in
+            "{\"step\":\(step),\"loss\":\(1.0 / Double(step)),\"erase_loss\":\(0.9 / Double(step)),\"anchor_loss\":0.1,"
+                + "\"total_steps\":40,\"elapsed_s\":\(Double(step) * 0.5)}\n"
+        }
+        try Data(lines.joined().utf8).write(to: url)
+        let shown = session.waitFor { $0.contains("step    12 / 40") && $0.contains("following") && $0.contains("it/s    2.00") }
+        #expect(shown != nil, "the log was not followed: \(session.screen())")
         try session.keys("q")
         try session.expectShellRestored()
     }

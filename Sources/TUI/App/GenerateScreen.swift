@@ -11,14 +11,20 @@ public final class GenerateScreen: Screen {
     public private(set) var seed: UInt64 = 0
     public private(set) var steps = 20
     public private(set) var state = State.waitingForModel
-    /// Whether generations apply the loaded membranes (each at its weight).
+    /// Whether generations apply the rack's membranes (each that is on, at its weight).
     public private(set) var membranesOn = true
     /// The last result: one image, or original and membrane side by side.
     public private(set) var images: [(label: String, image: RGBImage)] = []
     private var lastRequest: GenerationRequest?
+    /// Whether the image shown (or being made) compares original and membranes: how a rack change re-renders it.
+    private var lastCompare: Bool?
     private var pendingLabels: [String] = []
+    /// The rack's mix ("name:0.95 …") the membrane images were made with: the one being made, the one shown.
+    private var pendingMix = ""
+    public private(set) var shownMix = ""
     private var generation = 0
     private let models: ModelStore
+    private let rack: MembraneRack
     private let outputFolder: String
 
     public enum State: Equatable {
@@ -29,8 +35,9 @@ public final class GenerateScreen: Screen {
         case cancelled
     }
 
-    public init(models: ModelStore, outputFolder: String = "out") {
+    public init(models: ModelStore, rack: MembraneRack = MembraneRack(), outputFolder: String = "out") {
         self.models = models
+        self.rack = rack
         self.outputFolder = outputFolder
     }
 
@@ -53,12 +60,12 @@ public final class GenerateScreen: Screen {
         case .startGeneration:
             return start(compare: false)
         case .compareGeneration:
-            guard models.loaded?.membranes.isEmpty == false else { return [.hint("no membranes loaded (start with --membrane PATH)")] }
+            guard !rack.entries.isEmpty else { return [.hint("no membranes loaded (start with --membrane PATH)")] }
             return start(compare: true)
         case .toggleMembranes:
-            guard let loaded = models.loaded, !loaded.membranes.isEmpty else { return [.hint("no membranes loaded (start with --membrane PATH)")] }
+            guard !rack.entries.isEmpty else { return [.hint("no membranes loaded (start with --membrane PATH)")] }
             membranesOn.toggle()
-            return [.log(LogEntry(.info, "membranes \(membranesOn ? "on" : "off") for the next generation"))]
+            return [.log(LogEntry(.info, "membranes \(membranesOn ? "on" : "off")"))] + membranesChanged()
         case .cancelGeneration:
             guard case .running = state else { return [.hint("nothing is generating")] }
             return [.cancelJob(.generation)]
@@ -69,21 +76,30 @@ public final class GenerateScreen: Screen {
         }
     }
 
+    /// The preview follows the rack: a toggled membrane or a changed weight generates the shown image again.
+    public func membranesChanged() -> [ScreenEffect] {
+        guard let lastCompare, models.loaded != nil else { return [] }
+        return start(compare: lastCompare)
+    }
+
     private func start(compare: Bool) -> [ScreenEffect] {
         guard let loaded = models.loaded else { return [.hint("no model is loaded yet (start with --model PATH)")] }
         let size = loaded.models.nativeImageSize
         let plain = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt,
                                       steps: steps, width: size, height: size, seed: seed)
         var withMembranes = plain
-        withMembranes.adapterGates = loaded.membranes.isEmpty ? nil : loaded.membranes.map(\.weight)
+        withMembranes.adapterGates = rack.entries.isEmpty ? nil : rack.gates
+        let applied = !rack.mix.isEmpty
         let requests: [GenerationRequest]
         if compare {
             requests = [plain, withMembranes]
             pendingLabels = ["original", "membranes"]
         } else {
             requests = [membranesOn ? withMembranes : plain]
-            pendingLabels = [membranesOn && !loaded.membranes.isEmpty ? "membranes" : "original"]
+            pendingLabels = [membranesOn && applied ? "membranes" : "original"]
         }
+        pendingMix = applied ? rack.mixDescription : "all off"
+        lastCompare = compare
         generation += 1
         lastRequest = requests.last
         state = .running(step: 0, of: requests.count * steps)
@@ -100,9 +116,7 @@ public final class GenerateScreen: Screen {
                 let suffix = images.count > 1 ? "-\(label)" : ""
                 let url = URL(fileURLWithPath: outputFolder).appendingPathComponent("generate-seed\(request.seed)\(suffix).png")
                 var extra: [(key: String, value: String)] = []
-                if label == "membranes" {
-                    extra = [(key: "Membranes", value: loaded.membranes.map { "\($0.name):\($0.weight)" }.joined(separator: " "))]
-                }
+                if label == "membranes" { extra = [(key: "Membranes", value: shownMix)] }
                 try PNGFile.write(image, text: [(key: "parameters", value: request.infotext(modelName: modelName, extra: extra))], to: url)
                 return .log(LogEntry(.info, "wrote \(url.path)"))
             }
@@ -114,13 +128,18 @@ public final class GenerateScreen: Screen {
     public func receive(_ event: CoreEvent) -> Bool {
         switch event {
         case .modelLoaded:
+            rack.sync(with: models.loaded?.membranes ?? [])
             if state == .waitingForModel { state = .ready }
+            return true
+        case .membranesAttached(let attached):
+            rack.sync(with: attached)
             return true
         case .generation(let number, let news) where number == generation:
             switch news {
             case .progress(let step, let total): state = .running(step: step, of: total)
             case .finished(let results, let seconds):
                 images = Array(zip(pendingLabels, results)).map { (label: $0.0, image: $0.1) }
+                shownMix = pendingMix
                 state = .finished(seconds: seconds)
             case .failed(let message): state = .failed(message)
             case .cancelled: state = .cancelled
@@ -153,7 +172,8 @@ public final class GenerateScreen: Screen {
             let (panelArea, rest) = remaining.splitRight(remaining.width - width)
             remaining = rest
             surface.within(panelArea) { area in
-                Panel(title: "\(shown.label) \(shown.image.width)×\(shown.image.height)").draw(on: &area) { inner in
+                let mix = shown.label == "membranes" ? " · \(shownMix)" : ""
+                Panel(title: "\(shown.label) \(shown.image.width)×\(shown.image.height)\(mix)").draw(on: &area) { inner in
                     ImageView(image: shown.image, imageProtocol: context.imageProtocol, paletteSize: context.paletteSize)
                         .draw(on: &inner)
                 }
@@ -174,9 +194,9 @@ public final class GenerateScreen: Screen {
         line("seed", "\(seed)")
         line("steps", "\(steps)")
         line("model", models.loaded.map { ($0.path as NSString).lastPathComponent } ?? "(none)")
-        if let membranes = models.loaded?.membranes, !membranes.isEmpty {
-            line("membrane", membranes.map { "\($0.name):\($0.weight)" }.joined(separator: " ") + (membranesOn ? " (on)" : " (off)"),
-                 membranesOn ? .success : .muted)
+        if !rack.entries.isEmpty {
+            let mix = rack.mix.isEmpty ? "(all off in the rack)" : rack.mixDescription
+            line("membrane", mix + (membranesOn ? " (on)" : " (off)"), membranesOn && !rack.mix.isEmpty ? .success : .muted)
         }
         switch state {
         case .waitingForModel: line("status", "waiting for the model", .muted)

@@ -41,10 +41,12 @@ public enum Key: Hashable, Sendable {
 /// Everything a key can ask the workbench to do.
 public enum Action: String, CaseIterable, Sendable {
     case quit, toggleHelp, closeOverlay, nextScreen, previousScreen
-    case showTrainingMonitor, showLog, showGenerate, nextTheme
+    case showTrainingMonitor, showLog, showGenerate, showConfigEditor, showMembraneRack, nextTheme
     case openTrainingLog, closeTrainingLog
     case editPrompt, editNegativePrompt, editSeed, editSteps, startGeneration, compareGeneration, toggleMembranes
     case cancelGeneration, saveImage
+    case editField, nextChoice, previousChoice, addConcept, removeConcept, loadConfig, saveConfig
+    case toggleMembrane, increaseWeight, decreaseWeight, addMembrane, saveMix
     case scrollUp, scrollDown, pageUp, pageDown, scrollToEnd
     case confirmPrompt, cancelPrompt
 }
@@ -58,6 +60,8 @@ public enum KeyScope: String, CaseIterable, Sendable {
     case trainingMonitor
     case log
     case generate
+    case configEditor
+    case membraneRack
     case help
     case prompt
 
@@ -69,6 +73,8 @@ public enum KeyScope: String, CaseIterable, Sendable {
         case .trainingMonitor: return "Training monitor"
         case .log: return "Log"
         case .generate: return "Generate"
+        case .configEditor: return "Config editor"
+        case .membraneRack: return "Membrane rack"
         case .help: return "Help"
         case .prompt: return "Text fields"
         }
@@ -130,6 +136,8 @@ public struct KeyMap: Sendable {
         Binding(.character("1"), .showTrainingMonitor, .global, "training monitor"),
         Binding(.character("2"), .showLog, .global, "log"),
         Binding(.character("3"), .showGenerate, .global, "generate"),
+        Binding(.character("4"), .showConfigEditor, .global, "training config editor"),
+        Binding(.character("5"), .showMembraneRack, .global, "membrane rack"),
         Binding(.character("t"), .nextTheme, .global, "next theme from themes/"),
         Binding(.character("o"), .openTrainingLog, .trainingMonitor, "open a training log (JSON lines) and follow it"),
         Binding(.character("c"), .closeTrainingLog, .trainingMonitor, "stop following the training log"),
@@ -142,6 +150,30 @@ public struct KeyMap: Sendable {
         Binding(.character("m"), .toggleMembranes, .generate, "switch the membranes on or off"),
         Binding(.character("x"), .cancelGeneration, .generate, "cancel the generation"),
         Binding(.character("w"), .saveImage, .generate, "write the image to a PNG"),
+        Binding(.up, .scrollUp, .configEditor, "previous field"),
+        Binding(.character("k"), .scrollUp, .configEditor, "previous field"),
+        Binding(.down, .scrollDown, .configEditor, "next field"),
+        Binding(.character("j"), .scrollDown, .configEditor, "next field"),
+        Binding(.pageUp, .pageUp, .configEditor, "page up"),
+        Binding(.pageDown, .pageDown, .configEditor, "page down"),
+        Binding(.enter, .editField, .configEditor, "edit the field (checked as loading the file checks it)"),
+        Binding(.character(" "), .nextChoice, .configEditor, "next choice of a choice field"),
+        Binding(.right, .nextChoice, .configEditor, "next choice of a choice field"),
+        Binding(.left, .previousChoice, .configEditor, "previous choice of a choice field"),
+        Binding(.character("a"), .addConcept, .configEditor, "add a concept entry"),
+        Binding(.character("d"), .removeConcept, .configEditor, "remove the selected concept entry"),
+        Binding(.character("l"), .loadConfig, .configEditor, "load a training config (YAML)"),
+        Binding(.character("w"), .saveConfig, .configEditor, "save the config as YAML"),
+        Binding(.up, .scrollUp, .membraneRack, "previous membrane"),
+        Binding(.character("k"), .scrollUp, .membraneRack, "previous membrane"),
+        Binding(.down, .scrollDown, .membraneRack, "next membrane"),
+        Binding(.character("j"), .scrollDown, .membraneRack, "next membrane"),
+        Binding(.character(" "), .toggleMembrane, .membraneRack, "switch the membrane on or off"),
+        Binding(.character("+"), .increaseWeight, .membraneRack, "weight +0.05"),
+        Binding(.character("="), .increaseWeight, .membraneRack, "weight +0.05"),
+        Binding(.character("-"), .decreaseWeight, .membraneRack, "weight −0.05"),
+        Binding(.character("a"), .addMembrane, .membraneRack, "add a membrane by path"),
+        Binding(.character("s"), .saveMix, .membraneRack, "write the mix that is on as a merged membrane"),
         Binding(.up, .scrollUp, .log, "scroll up"),
         Binding(.character("k"), .scrollUp, .log, "scroll up"),
         Binding(.down, .scrollDown, .log, "scroll down"),

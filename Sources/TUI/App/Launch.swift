@@ -9,15 +9,22 @@ public enum WorkbenchLauncher {
         public var modelPath: String?
         /// Membranes attached to the model once it is loaded.
         public var membranes: [MembraneChoice]
+        /// A training log (JSON lines) the monitor follows from the start, e.g. the one a running
+        /// `spm-workbench train` writes; it may not exist yet.
+        public var trainingLog: String?
+        /// A training config the config editor opens.
+        public var configPath: String?
         public var themeName: String
         public var images: ImageModeChoice
         /// Where `themes/*.yaml` are looked for, first match wins.
         public var themeDirectories: [URL]
 
-        public init(modelPath: String?, membranes: [MembraneChoice] = [], themeName: String, images: ImageModeChoice,
-                    themeDirectories: [URL]) {
+        public init(modelPath: String?, membranes: [MembraneChoice] = [], trainingLog: String? = nil,
+                    configPath: String? = nil, themeName: String, images: ImageModeChoice, themeDirectories: [URL]) {
             self.modelPath = modelPath
             self.membranes = membranes
+            self.trainingLog = trainingLog
+            self.configPath = configPath
             self.themeName = themeName
             self.images = images
             self.themeDirectories = themeDirectories
@@ -49,6 +56,8 @@ public enum WorkbenchLauncher {
         } else {
             app.append(LogEntry(.info, "no model selected: start with --model PATH (the testbed model becomes the default)"))
         }
+        if let configPath = settings.configPath { app.openConfig(configPath) }
+        if let trainingLog = settings.trainingLog { app.followTrainingLog(trainingLog) }
         let quit = app.quitRequest
         let signalSources = [SIGINT, SIGTERM, SIGHUP].map { number in
             signal(number, SIG_IGN)

@@ -7,6 +7,8 @@ public enum ScreenEffect {
     case hint(String)
     case scrollLog(Int)
     case followLog
+    /// The rack changed (a membrane toggled, a weight moved): every screen hears of it through `membranesChanged`.
+    case membranesChanged
 }
 
 /// A one-field form shown over the bottom of the screen. `validate` returns the message to show inline (nil
@@ -32,9 +34,8 @@ public struct ScreenContext {
     public let paletteSize: Int
 }
 
-/// A full-screen page of the workbench. The config editor, membrane rack and generate/compare screens of
-/// later issues conform to this, add their `KeyScope` and bindings to `KeyMap.standard`, and start their
-/// work through `ScreenEffect.startJob` so it runs in the core.
+/// A full-screen page of the workbench. Each has its `KeyScope` with bindings in `KeyMap.standard`, and starts
+/// its work through `ScreenEffect.startJob` so it runs in the core.
 public protocol Screen: AnyObject {
     var title: String { get }
     /// Bindings of this scope apply while the screen is showing (before the global ones).
@@ -42,5 +43,11 @@ public protocol Screen: AnyObject {
     func perform(_ action: Action) -> [ScreenEffect]
     /// Core events arrive at every screen; each keeps what concerns it. Returns whether it needs a redraw.
     func receive(_ event: CoreEvent) -> Bool
+    /// The membrane rack changed; a screen showing something made with the membranes redoes it.
+    func membranesChanged() -> [ScreenEffect]
     func draw(on surface: inout Surface, context: ScreenContext)
+}
+
+extension Screen {
+    public func membranesChanged() -> [ScreenEffect] { [] }
 }

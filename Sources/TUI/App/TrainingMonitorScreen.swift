@@ -30,10 +30,7 @@ public final class TrainingMonitorScreen: Screen {
                 .log(LogEntry(.info, "following training log \(resolved)"))]
     }
 
-    private func resolve(_ path: String) -> String {
-        let expanded = (path.trimmingCharacters(in: .whitespaces) as NSString).expandingTildeInPath
-        return expanded.hasPrefix("/") ? expanded : (workingDirectory as NSString).appendingPathComponent(expanded)
-    }
+    private func resolve(_ path: String) -> String { resolvePath(path, in: workingDirectory) }
 
     public func perform(_ action: Action) -> [ScreenEffect] {
         switch action {

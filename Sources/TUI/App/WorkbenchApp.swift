@@ -57,7 +57,10 @@ public final class WorkbenchApp {
         self.core = core
         self.keyMap = keyMap
         self.models = models
-        self.screens = screens ?? [TrainingMonitorScreen(), LogScreen(), GenerateScreen(models: models)]
+        let rack = MembraneRack()
+        self.screens = screens ?? [TrainingMonitorScreen(), LogScreen(), GenerateScreen(models: models, rack: rack),
+                                   ConfigEditorScreen(document: .blank(modelPath: options.modelPath)),
+                                   MembraneRackScreen(models: models, rack: rack)]
     }
 
     public var theme: Theme { themes[themeIndex] }
@@ -66,6 +69,19 @@ public final class WorkbenchApp {
     public func append(_ entry: LogEntry) {
         log.append(entry)
         needsRedraw = true
+    }
+
+    /// The training monitor follows `path` (what `--training-log` asks for).
+    public func followTrainingLog(_ path: String) {
+        guard let monitor = screens.lazy.compactMap({ $0 as? TrainingMonitorScreen }).first else { return }
+        apply(monitor.follow(path))
+    }
+
+    /// The config editor opens the YAML file at `path` and shows (what `--config` asks for).
+    public func openConfig(_ path: String) {
+        guard let editor = screens.lazy.compactMap({ $0 as? ConfigEditorScreen }).first else { return }
+        apply(editor.open(path))
+        show(ConfigEditorScreen.self)
     }
 
     // MARK: The loop
@@ -134,6 +150,8 @@ public final class WorkbenchApp {
         case .showTrainingMonitor: show(TrainingMonitorScreen.self)
         case .showLog: show(LogScreen.self)
         case .showGenerate: show(GenerateScreen.self)
+        case .showConfigEditor: show(ConfigEditorScreen.self)
+        case .showMembraneRack: show(MembraneRackScreen.self)
         case .nextTheme:
             themeIndex = (themeIndex + 1) % themes.count
             if themes.count == 1 { hint = "only one theme is loaded" }
@@ -172,6 +190,7 @@ public final class WorkbenchApp {
             case .hint(let text): hint = text
             case .scrollLog(let lines): log.scroll(by: lines)
             case .followLog: log.follow()
+            case .membranesChanged: screens.forEach { apply($0.membranesChanged()) }
             }
         }
     }

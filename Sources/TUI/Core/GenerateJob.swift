@@ -27,10 +27,16 @@ public struct GenerateJob: CoreJob {
     }
 
     public func run(post: @escaping @Sendable (CoreEvent) -> Void) async {
-        guard let models = store.loaded?.models else {
+        guard let loaded = store.loaded else {
             post(.generation(generation, .failed("no model is loaded: start the workbench with --model PATH")))
             return
         }
+        // A membrane attached between the request and now adds an adapter the request has no gate for.
+        guard requests.allSatisfy({ ($0.adapterGates?.count ?? loaded.membranes.count) == loaded.membranes.count }) else {
+            post(.generation(generation, .failed("the membranes changed while starting: generate again")))
+            return
+        }
+        let models = loaded.models
         let cancelled = Atomic<Bool>(false)
         let (requests, generation) = (self.requests, self.generation)
         let started = Date()

@@ -11,6 +11,8 @@ public final class ModelStore: Sendable {
         public var models: PipelineModels
         /// Attached in this order: membrane i has gate i.
         public var membranes: [MembraneChoice]
+        /// The membranes as read, in the same order (attaching another rebuilds the adapters from these).
+        public var files: [MembraneFile]
     }
 
     private let current = Mutex<Loaded?>(nil)
@@ -52,13 +54,13 @@ public struct LoadModelJob: CoreJob {
                 let layout = MembraneLayout(unet: models.unet.configuration)
                 let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
                 if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
-                return models
+                return (models, files)
             }
         }
         guard !Task.isCancelled else { return }
         switch result {
-        case .success(let models):
-            store.set(ModelStore.Loaded(path: path, models: models, membranes: membranes))
+        case .success(let (models, files)):
+            store.set(ModelStore.Loaded(path: path, models: models, membranes: membranes, files: files))
             let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
             let levels = models.unet.configuration.downLevels.map(\.outChannels)
             var message = "model \(path) loaded in \(seconds) s: \(models.architecture.rawValue) layout, UNet channels \(levels), "

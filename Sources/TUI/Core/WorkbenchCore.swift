@@ -1,4 +1,5 @@
 import Foundation
+import Membrane
 import Synchronization
 
 /// A thread-safe queue of messages: the core posts, the UI loop drains between key polls.
@@ -22,6 +23,8 @@ public enum CoreEvent: Sendable {
     case modelLoaded(path: String, sizeMultiple: Int)
     /// News from generation number `Int` (a newer generation supersedes older ones).
     case generation(Int, GenerationEvent)
+    /// The membranes attached to the model now, in gate order (one more was added).
+    case membranesAttached([MembraneChoice])
 }
 
 public enum TrainingLogEvent: Sendable {
@@ -42,6 +45,10 @@ public enum JobSlot: Hashable, Sendable {
     case trainingLog
     case model
     case generation
+    /// Reading and attaching a membrane added in the rack.
+    case membranes
+    /// Writing the rack's mix as a merged membrane.
+    case merge
 }
 
 /// The background core: owns every long job, runs each as its own task, and reports through a mailbox.
