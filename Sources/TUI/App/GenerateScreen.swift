@@ -75,7 +75,7 @@ public final class GenerateScreen: Screen {
         let plain = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt,
                                       steps: steps, width: size, height: size, seed: seed)
         var withMembranes = plain
-        withMembranes.adapterGates = loaded.membranes.isEmpty ? nil : loaded.membranes.map(\.weight)
+        withMembranes.adapterGates = loaded.membranes.isEmpty ? nil : loaded.membraneGates
         let requests: [GenerationRequest]
         if compare {
             requests = [plain, withMembranes]

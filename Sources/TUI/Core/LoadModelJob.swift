@@ -9,8 +9,10 @@ public final class ModelStore: Sendable {
     public struct Loaded: Sendable {
         public var path: String
         public var models: PipelineModels
-        /// Attached in this order: membrane i has gate i.
+        /// Attached in this order.
         public var membranes: [MembraneChoice]
+        /// The attached membranes' gates at their weights, one per gate slot (a merged membrane has one per concept).
+        public var membraneGates: [Float] = []
     }
 
     private let current = Mutex<Loaded?>(nil)
@@ -52,13 +54,13 @@ public struct LoadModelJob: CoreJob {
                 let layout = MembraneLayout(unet: models.unet.configuration)
                 let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
                 if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
-                return models
+                return (models, MembraneAdapters.gates(perMembrane: membranes.map(\.weight), slots: MembraneAdapters.gateSlots(for: files)))
             }
         }
         guard !Task.isCancelled else { return }
         switch result {
-        case .success(let models):
-            store.set(ModelStore.Loaded(path: path, models: models, membranes: membranes))
+        case .success(let (models, gates)):
+            store.set(ModelStore.Loaded(path: path, models: models, membranes: membranes, membraneGates: gates))
             let seconds = String(format: "%.1f", Date().timeIntervalSince(started))
             let levels = models.unet.configuration.downLevels.map(\.outChannels)
             var message = "model \(path) loaded in \(seconds) s: \(models.architecture.rawValue) layout, UNet channels \(levels), "
