@@ -7,8 +7,8 @@ public struct MembraneGateSlot: Sendable, Equatable {
     public var membrane: Int
     /// Rank indices of the membrane (the same in every layer) this gate scales.
     public var ranks: Range<Int>
-    /// The concepts whose slices cover these ranks; ranks no concept claims belong to all of the membrane's
-    /// concepts. Empty when the file records no concept at all.
+    /// The concepts whose slices cover these ranks. Empty for ranks no concept claims (a file that records no
+    /// concept, or the slice a plain LoRA got in a merge): those act at the membrane's weight on every prompt.
     public var concepts: [String]
 
     public init(membrane: Int, ranks: Range<Int>, concepts: [String]) {
@@ -37,9 +37,11 @@ public enum MembraneAdapters {
             }
             let bounds = cuts.sorted()
             for (start, end) in zip(bounds, bounds.dropFirst()) {
-                let covering = membrane.concepts.filter { $0.ranks.contains(start) }.map(\.name)
-                slots.append(MembraneGateSlot(membrane: index, ranks: start..<end,
-                                              concepts: covering.isEmpty ? membrane.concepts.map(\.name) : covering))
+                var covering: [String] = []
+                for concept in membrane.concepts where concept.ranks.contains(start) && !covering.contains(concept.name) {
+                    covering.append(concept.name)
+                }
+                slots.append(MembraneGateSlot(membrane: index, ranks: start..<end, concepts: covering))
             }
         }
         return slots

@@ -112,7 +112,7 @@ public struct FacilitatedTransport: Sendable {
                 concepts[name].map { (name: name, score: configuration.similarity.score(prompt: prompt, concept: $0)) }
             }
             guard let best = scored.max(by: { $0.score < $1.score }) else {
-                // A file that names no concept cannot be matched: it stays on, as a plain LoRA.
+                // Ranks no concept claims cannot be matched: they stay on at the weight, as a plain LoRA.
                 return Explanation(membrane: membrane.name, concept: "", similarity: nil, floor: floor,
                                    weight: membrane.weight, gate: membrane.weight)
             }

@@ -16,21 +16,23 @@ import TestSupport
         }
         // The research code's file: several concepts, all on the whole rank → one gate for all of them.
         let research = file(rank: 1, [("snoopy", 0..<1), ("mickey", 0..<1)])
-        // A merge of three inputs, and a slice no concept claims (it belongs to all of the membrane's concepts).
-        let merged = file(rank: 6, [("a", 0..<1), ("b", 1..<3), ("c", 3..<5)])
+        // A merge of four inputs, one of them a plain LoRA whose slice no concept claims (always on), and a
+        // concept name that two inputs share.
+        let merged = file(rank: 6, [("a", 0..<1), ("b", 1..<3), ("c", 3..<5), ("a", 3..<4)])
         let plain = file(rank: 2, [])
         #expect(MembraneAdapters.gateSlots(for: [research, merged, plain]) == [
             MembraneGateSlot(membrane: 0, ranks: 0..<1, concepts: ["snoopy", "mickey"]),
             MembraneGateSlot(membrane: 1, ranks: 0..<1, concepts: ["a"]),
             MembraneGateSlot(membrane: 1, ranks: 1..<3, concepts: ["b"]),
-            MembraneGateSlot(membrane: 1, ranks: 3..<5, concepts: ["c"]),
-            MembraneGateSlot(membrane: 1, ranks: 5..<6, concepts: ["a", "b", "c"]),
+            MembraneGateSlot(membrane: 1, ranks: 3..<4, concepts: ["c", "a"]),
+            MembraneGateSlot(membrane: 1, ranks: 4..<5, concepts: ["c"]),
+            MembraneGateSlot(membrane: 1, ranks: 5..<6, concepts: []),
             MembraneGateSlot(membrane: 2, ranks: 0..<2, concepts: []),
         ])
         let adapter = MembraneAdapters.adapters(for: [research, merged, plain])["x"]
-        #expect(adapter?.gateOfRank == [0, 1, 2, 2, 3, 3, 4, 5, 5])
+        #expect(adapter?.gateOfRank == [0, 1, 2, 2, 3, 4, 5, 6, 6])
         #expect(MembraneAdapters.gates(perMembrane: [0.5, 1, -1], slots: MembraneAdapters.gateSlots(for: [research, merged, plain]))
-                == [0.5, 1, 1, 1, 1, -1])
+                == [0.5, 1, 1, 1, 1, 1, -1])
     }
 
     @Test func aMergedFileGatesEachConceptLikeTheSeparateFiles() throws {
