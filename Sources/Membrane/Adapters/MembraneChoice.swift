@@ -31,6 +31,11 @@ public struct MembraneChoice: Sendable, Equatable {
         self.init(path: String(rest), weight: numbers.first ?? 1, minGate: numbers.count == 2 ? numbers[1] : nil)
     }
 
+    /// A membrane of a generation config (`membranes:` in YAML).
+    public init(_ use: MembraneUse) {
+        self.init(path: use.path, weight: Float(use.weight), minGate: use.minGate.map(Float.init))
+    }
+
     /// The file's name without extension, as screens and infotext show it.
     public var name: String { URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent }
 }

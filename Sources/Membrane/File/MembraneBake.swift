@@ -104,12 +104,12 @@ public enum MembraneBake {
         do {
             try manager.createDirectory(at: staging, withIntermediateDirectories: false)
             for entry in try manager.contentsOfDirectory(atPath: folder.path) where entry != "unet" {
-                try manager.copyItem(at: folder.appendingPathComponent(entry), to: staging.appendingPathComponent(entry))
+                try copyResolvingLinks(folder.appendingPathComponent(entry), to: staging.appendingPathComponent(entry))
             }
             let stagedUNet = staging.appendingPathComponent("unet")
             try manager.createDirectory(at: stagedUNet, withIntermediateDirectories: false)
             for entry in entries where !weightFiles.contains(entry) {
-                try manager.copyItem(at: unet.appendingPathComponent(entry), to: stagedUNet.appendingPathComponent(entry))
+                try copyResolvingLinks(unet.appendingPathComponent(entry), to: stagedUNet.appendingPathComponent(entry))
             }
             var report = Report(layers: [], untouchedTensors: 0, bakedFiles: weightFiles.map { "unet/" + $0 })
             for name in weightFiles {
@@ -125,6 +125,22 @@ public enum MembraneBake {
         } catch {
             try? manager.removeItem(at: staging)
             throw error
+        }
+    }
+
+    /// Copies a file, or a folder recursively, with the contents symbolic links point to: a Hugging Face cache
+    /// snapshot links every file to a blob by a relative path that would dangle in the copy.
+    private static func copyResolvingLinks(_ source: URL, to destination: URL) throws {
+        let manager = FileManager.default
+        let resolved = source.resolvingSymlinksInPath()
+        var isDirectory: ObjCBool = false
+        guard manager.fileExists(atPath: resolved.path, isDirectory: &isDirectory) else {
+            throw WeightsError.cannotRead(file: source.path, reason: "a link to nothing")
+        }
+        guard isDirectory.boolValue else { return try manager.copyItem(at: resolved, to: destination) }
+        try manager.createDirectory(at: destination, withIntermediateDirectories: false)
+        for entry in try manager.contentsOfDirectory(atPath: resolved.path) {
+            try copyResolvingLinks(resolved.appendingPathComponent(entry), to: destination.appendingPathComponent(entry))
         }
     }
 

@@ -98,6 +98,35 @@ import TestSupport
         }
     }
 
+    @Test func linkedFilesOfACacheSnapshotAreCopiedAsFiles() throws {
+        // A Hugging Face cache snapshot: every file a symbolic link to a blob.
+        let model = MembraneFixtures.fixtures.appendingPathComponent("tiny-sd1")
+        let folder = try MembraneFixtures.temporaryDirectory("bake-links")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let snapshot = folder.appendingPathComponent("snapshot")
+        let manager = FileManager.default
+        var files: [String] = []
+        for path in try manager.subpathsOfDirectory(atPath: model.path) {
+            var isDirectory: ObjCBool = false
+            _ = manager.fileExists(atPath: model.appendingPathComponent(path).path, isDirectory: &isDirectory)
+            if isDirectory.boolValue {
+                try manager.createDirectory(at: snapshot.appendingPathComponent(path), withIntermediateDirectories: true)
+            } else {
+                files.append(path)
+                try manager.createSymbolicLink(at: snapshot.appendingPathComponent(path), withDestinationURL: model.appendingPathComponent(path))
+            }
+        }
+        let layout = try MembraneFixtures.tinyLayout
+        let adapters = MembraneAdapters.adapters(for: [MembraneFixtures.random(layout, family: .testbed, rank: 1, alpha: 1, seed: 3, concept: "a")])
+        let out = folder.appendingPathComponent("baked")
+        _ = try MembraneBake.bake(model: snapshot, adapters: adapters, gates: [1], record: "[]", to: out)
+        for path in files {
+            let attributes = try manager.attributesOfItem(atPath: out.appendingPathComponent(path).path)
+            #expect(attributes[.type] as? FileAttributeType == .typeRegular, "\(path)")
+        }
+        #expect(try Data(contentsOf: out.appendingPathComponent("vae/config.json")) == Data(contentsOf: model.appendingPathComponent("vae/config.json")))
+    }
+
     @Test func theCastCheckReportsChangesThatRoundAway() throws {
         // The single-file golden stored in fp16.
         let input = try WeightFile.open(Self.singleFile)

@@ -131,6 +131,7 @@ import Testing
         #expect(try MembraneChoice(parsing: "a.safetensors") == MembraneChoice(path: "a.safetensors"))
         #expect(try MembraneChoice(parsing: "a.safetensors:0.8") == MembraneChoice(path: "a.safetensors", weight: 0.8))
         #expect(try MembraneChoice(parsing: "dir:x/a.safetensors:0.8:1") == MembraneChoice(path: "dir:x/a.safetensors", weight: 0.8, minGate: 1))
+        #expect(MembraneChoice(MembraneUse(path: "a.safetensors", weight: 0.5, minGate: 1)) == MembraneChoice(path: "a.safetensors", weight: 0.5, minGate: 1))
         #expect(throws: MembraneChoiceError.self) { try MembraneChoice(parsing: "a.safetensors:1:2") }
         #expect(throws: MembraneChoiceError.self) { try MembraneChoice(parsing: "a.safetensors:inf") }
         #expect(throws: MembraneChoiceError.self) { try MembraneChoice(parsing: ":0.5") }
