@@ -98,6 +98,39 @@ import TestSupport
         }
     }
 
+    @Test func sgmNamedSDXLCheckpointIsBakedLayerByLayer() throws {
+        // The tiny SDXL UNet as a single file in SGM names (what SDXL/Pony/Illustrious checkpoints use).
+        let sdxl = Self.pipelines.appendingPathComponent("sdxl")
+        let unet = try WeightFile.open(sdxl.appendingPathComponent("unet/diffusion_pytorch_model.safetensors"))
+        let layout = try MembraneLayout(unetConfigAt: sdxl)
+        let upAttention = layout.upLevelHasAttention
+        func sgmName(_ key: String) -> String? {
+            SingleFileKeyMap.singleFileUNetKey(fromDiffusers: key) { upAttention.indices.contains($0) && upAttention[$0] }
+                .map { "model.diffusion_model." + $0 }
+        }
+        let entries = try unet.tensors.compactMap { tensor -> SafetensorsEntry? in
+            guard let name = sgmName(tensor.name) else { return nil }
+            return SafetensorsEntry(name: name, dtype: tensor.dtype, shape: tensor.shape, bytes: try unet.bytes(tensor.name))
+        }
+        #expect(entries.count == unet.tensors.count)
+        let folder = try MembraneFixtures.temporaryDirectory("bake-sgm")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let single = folder.appendingPathComponent("sdxl.safetensors")
+        try SafetensorsWriter.write(entries, to: single)
+        let membrane = MembraneFixtures.random(layout, family: .sdxl, rank: 2, alpha: 1, seed: 41, concept: "x")
+        let out = folder.appendingPathComponent("baked.safetensors")
+        let report = try MembraneBake.bake(model: single, adapters: MembraneAdapters.adapters(for: [membrane]), gates: [0.5],
+                                           record: "[]", to: out)
+        #expect(report.layers.count == layout.modules.count && report.untouchedTensors == entries.count - layout.modules.count)
+        let baked = try WeightFile.open(out)
+        for module in layout.modules {
+            let key = try #require(sgmName(module.path + ".weight"))
+            let expected = zip(try unet.floats(module.path + ".weight"), MembraneFixtures.delta(membrane.layers[module.path]!))
+                .map { Float(Double($0) + 0.5 * $1) }
+            #expect(Self.maxDifference(try baked.floats(key), expected) <= 1e-6, "\(key)")
+        }
+    }
+
     @Test func linkedFilesOfACacheSnapshotAreCopiedAsFiles() throws {
         // A Hugging Face cache snapshot: every file a symbolic link to a blob.
         let model = MembraneFixtures.fixtures.appendingPathComponent("tiny-sd1")
