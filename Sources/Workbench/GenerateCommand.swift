@@ -55,8 +55,14 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A safetensors file whose one tensor is the initial noise [1, 4, h, w] (instead of the seed's).")
     var latents: String?
 
-    @Option(name: .long, help: ArgumentHelp("A membrane to apply, with an optional strength (path.safetensors:0.8); repeatable. Each membrane keeps its own gate.", valueName: "path[:weight]"))
+    @Option(name: .long, help: ArgumentHelp("A membrane to apply, with an optional strength and gate floor (path.safetensors:0.8, or path.safetensors:0.8:1 for never below gate 1, i.e. always on); repeatable. Each membrane, and each concept of a merged one, keeps its own gate.", valueName: "path[:weight[:min_gate]]"))
     var membrane: [String] = []
+
+    @Option(help: ArgumentHelp("Facilitated transport: gate each membrane by the prompt's similarity to its concepts (reference: the paper's clip-cosine/token share; tokens: token-level matching without BOS/padding), or off (full weight on every prompt).", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
+    var transport = "reference"
+
+    @Flag(help: "Print the prompt's gate for each membrane (concept, similarity, floor, weight, gate).")
+    var explain = false
 
     @Option(name: .shortAndLong, help: "The PNG to write.")
     var out: String
@@ -67,6 +73,9 @@ struct GenerateCommand: ParsableCommand {
         }
         guard steps >= 1 else { throw ValidationError("--steps \(steps): expected at least 1") }
         guard guidance >= 0 else { throw ValidationError("--guidance \(guidance): expected a number ≥ 0") }
+        guard TransportConfig(commandLine: transport) != nil else {
+            throw ValidationError("--transport '\(transport)': expected one of \(TransportConfig.commandLineChoices.joined(separator: ", "))")
+        }
         if size != nil && (width != nil || height != nil) {
             throw ValidationError("--size cannot be combined with --width/--height")
         }
@@ -79,6 +88,7 @@ struct GenerateCommand: ParsableCommand {
             let membranes = try membrane.map(MembraneChoice.init(parsing:))
             let layout = MembraneLayout(unet: models.unet.configuration)
             let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
+            let slots = MembraneAdapters.gateSlots(for: files)
             if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
             let native = models.nativeImageSize
             var request = GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, guidance: guidance,
@@ -91,7 +101,19 @@ struct GenerateCommand: ParsableCommand {
                 }
                 request.initialLatents = Tensor(try file.floats(info.name), shape: info.shape)
             }
-            if !files.isEmpty { request.adapterGates = membranes.map(\.weight) }
+            if !files.isEmpty {
+                let loaded = models
+                let transport = FacilitatedTransport(
+                    configuration: TransportConfig(commandLine: self.transport) ?? TransportConfig(),
+                    membranes: zip(files, membranes).map { FacilitatedTransport.Membrane(file: $0, choice: $1) },
+                    slots: slots, encode: { loaded.transportText($0, clipSkip: clipSkip) })
+                let (gates, explanations) = transport.gates(for: models.transportText(prompt, clipSkip: clipSkip))
+                request.adapterGates = gates
+                if explain {
+                    print("gates for \"\(prompt)\" (transport \(self.transport)):")
+                    explanations.forEach { print("  " + $0.line) }
+                }
+            }
             let started = Date()
             let result = try models.generate(request) { step, total in
                 FileHandle.standardError.write(Data("\rstep \(step)/\(total)".utf8))
@@ -99,9 +121,11 @@ struct GenerateCommand: ParsableCommand {
             }
             FileHandle.standardError.write(Data("\n".utf8))
             let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
-            let used = membranes.map { "\($0.name):\($0.weight)" }
+            let used = membranes.map { "\($0.name):\($0.weight)" + ($0.minGate.map { ":\($0)" } ?? "") }
             let infotext = request.infotext(modelName: modelName,
-                                            extra: used.isEmpty ? [] : [(key: "Membranes", value: used.joined(separator: " "))])
+                                            extra: used.isEmpty ? [] : [(key: "Membranes", value: used.joined(separator: " ")),
+                                                                        (key: "Transport", value: transport),
+                                                                        (key: "Gates", value: (request.adapterGates ?? []).map { String(format: "%.3f", $0) }.joined(separator: " "))])
             try PNGFile.write(result.image, text: [(key: "parameters", value: infotext)], to: URL(fileURLWithPath: out))
             print("wrote \(out) (\(request.width)×\(request.height), \(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
         }

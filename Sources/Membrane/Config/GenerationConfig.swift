@@ -146,8 +146,29 @@ public struct TransportConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// How a prompt's closeness to an erased concept is measured for its gate.
+/// How a prompt's closeness to an erased concept is measured for its gate (Sources/Membrane/Transport). Which one
+/// is the default is decided by measurement on the testbed (erasure on target prompts vs damage on others).
 public enum GateSimilarity: String, Codable, Sendable, CaseIterable {
     /// The reference's max(cosine of the 77-token CLIP embeddings, share of the concept's tokens in the prompt).
     case reference
+    /// max(share of the concept's tokens in the prompt, soft token match): each of the concept's tokens is matched
+    /// to its most similar prompt token (cosine of their text-encoder states), averaged over the concept's tokens.
+    /// BOS, EOS and padding positions take no part, so unrelated prompts are not pulled towards 1.
+    case tokens
+}
+
+extension TransportConfig {
+    /// `--transport` values: a similarity's name, or `off` (every membrane at its full weight on every prompt).
+    public static var commandLineChoices: [String] { GateSimilarity.allCases.map(\.rawValue) + ["off"] }
+
+    /// The config for a `--transport` value; nil for an unknown one.
+    public init?(commandLine value: String) {
+        if value == "off" {
+            self.init(enabled: false)
+        } else if let similarity = GateSimilarity(rawValue: value) {
+            self.init(enabled: true, similarity: similarity)
+        } else {
+            return nil
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Diffusion
+import Membrane
 import Foundation
 
 /// Prompt in, image out: generates with the loaded model in the core and shows the result — with the membranes
@@ -88,7 +89,9 @@ public final class GenerateScreen: Screen {
         let plain = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt,
                                       steps: steps, width: size, height: size, seed: seed)
         var withMembranes = plain
-        withMembranes.adapterGates = rack.entries.isEmpty ? nil : rack.gates
+        // One gate per gate slot: a merged membrane has a slot per concept, each at its membrane's weight.
+        withMembranes.adapterGates = rack.entries.isEmpty ? nil
+            : MembraneAdapters.gates(perMembrane: rack.gates, slots: MembraneAdapters.gateSlots(for: loaded.files))
         let applied = !rack.mix.isEmpty
         let requests: [GenerationRequest]
         if compare {

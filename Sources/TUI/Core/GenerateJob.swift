@@ -1,4 +1,5 @@
 import Diffusion
+import Membrane
 import Foundation
 import Synchronization
 
@@ -31,8 +32,9 @@ public struct GenerateJob: CoreJob {
             post(.generation(generation, .failed("no model is loaded: start the workbench with --model PATH")))
             return
         }
-        // A membrane attached between the request and now adds an adapter the request has no gate for.
-        guard requests.allSatisfy({ ($0.adapterGates?.count ?? loaded.membranes.count) == loaded.membranes.count }) else {
+        // A membrane attached between the request and now adds gate slots the request has no gate for.
+        let slots = MembraneAdapters.gateSlots(for: loaded.files).count
+        guard requests.allSatisfy({ ($0.adapterGates?.count ?? slots) == slots }) else {
             post(.generation(generation, .failed("the membranes changed while starting: generate again")))
             return
         }

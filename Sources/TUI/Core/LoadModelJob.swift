@@ -9,7 +9,7 @@ public final class ModelStore: Sendable {
     public struct Loaded: Sendable {
         public var path: String
         public var models: PipelineModels
-        /// Attached in this order: membrane i has gate i.
+        /// Attached in this order.
         public var membranes: [MembraneChoice]
         /// The membranes as read, in the same order (attaching another rebuilds the adapters from these).
         public var files: [MembraneFile]

@@ -1,0 +1,139 @@
+import Diffusion
+import Foundation
+import Testing
+@testable import Membrane
+
+/// Facilitated transport: the reference's similarity against the original code's formula (computed by
+/// tools/golden_transport_reference.py with transformers on the tiny SD1 pipeline), the token measure against
+/// hand-made embeddings, and the gate rule max(similarity, min_gate) × weight.
+@Suite struct FacilitatedTransportTests {
+    static let sd1 = MembraneFixtures.repository.appendingPathComponent("Tests/DiffusionTests/Golden/pipelines/sd1")
+
+    /// A text of `states` (one row per position, BOS first) whose content positions are 1…tokens.count.
+    static func text(_ states: [[Float]], tokens: [Int32]) -> TransportText {
+        TransportText(embedding: states.flatMap { $0 }, width: states[0].count,
+                      contentPositions: tokens.indices.map { $0 + 1 }, contentTokens: tokens)
+    }
+
+    @Test func referenceScoresMatchTheOriginalCode() throws {
+        let models = try PipelineModels.load(from: Self.sd1)
+        let data = try Data(contentsOf: MembraneFixtures.fixtures.appendingPathComponent("transport-reference-scores.json"))
+        let parsed = try JSONParser.parse(data)
+        let cases = try #require(parsed.arrayValue)
+        #expect(cases.count == 20)
+        for item in cases {
+            let prompt = try #require(item["prompt"]?.stringValue), concept = try #require(item["concept"]?.stringValue)
+            let (p, c) = (models.transportText(prompt), models.transportText(concept))
+            let expectedShare = Float(try #require(item["tokenuni"]?.doubleValue))
+            let expectedCosine = Float(try #require(item["clipcos"]?.doubleValue))
+            let expected = Float(try #require(item["score"]?.doubleValue))
+            #expect(abs(GateSimilarity.tokenShare(prompt: p, concept: c) - expectedShare) <= 1e-6, "\(prompt) / \(concept)")
+            #expect(abs(GateSimilarity.cosine(p.embedding[...], c.embedding[...]) - expectedCosine) <= 1e-5, "\(prompt) / \(concept)")
+            #expect(abs(GateSimilarity.reference.score(prompt: p, concept: c) - expected) <= 1e-5, "\(prompt) / \(concept)")
+        }
+    }
+
+    @Test func transportTextIsTheGenerationsConditioningAndItsContentTokens() throws {
+        let models = try PipelineModels.load(from: Self.sd1)
+        let text = models.transportText("a cat painting")
+        let tokens = models.tokenizer.tokens("a cat painting")
+        #expect(text.contentPositions == Array(1...tokens.count))
+        #expect(text.contentTokens == tokens)
+        #expect(text.embedding == models.encode(prompt: "a cat painting").context.contiguous().toArray())
+        #expect(text.width == 16 && text.embedding.count == 77 * 16)
+        #expect(models.transportText("").contentPositions.isEmpty)
+    }
+
+    @Test func tokenMeasureIgnoresBOSAndPadding() {
+        // A dominant BOS state shared by every text and identical padding: what makes the reference's cosine high
+        // for unrelated texts. The content states are orthogonal.
+        let bos: [Float] = [30, 0, 0, 0], pad: [Float] = [0, 0, 0, 5]
+        let prompt = Self.text([bos, [0, 1, 0, 0]] + Array(repeating: pad, count: 5), tokens: [7])
+        let concept = Self.text([bos, [0, 0, 1, 0]] + Array(repeating: pad, count: 5), tokens: [9])
+        #expect(GateSimilarity.reference.score(prompt: prompt, concept: concept) > 0.9)
+        #expect(GateSimilarity.tokens.score(prompt: prompt, concept: concept) == 0)
+        // The same content state (a paraphrase with other ids) matches fully; half the concept's tokens, half.
+        let same = Self.text([bos, [0, 2, 0, 0], [1, 0, 0, 0]] + Array(repeating: pad, count: 4), tokens: [8, 3])
+        #expect(abs(GateSimilarity.tokens.score(prompt: same, concept: Self.text([bos, [0, 1, 0, 0]], tokens: [5])) - 1) < 1e-6)
+        let twoTokens = Self.text([bos, [0, 1, 0, 0], [0, 0, 1, 0]], tokens: [5, 6])
+        #expect(abs(GateSimilarity.tokens.score(prompt: prompt, concept: twoTokens) - 0.5) < 1e-6)
+        // Soft match by cosine: [1, 1] against [1, 0] is 1/√2.
+        let diagonal = Self.text([bos, [0, 1, 1, 0]], tokens: [4])
+        #expect(abs(GateSimilarity.tokens.score(prompt: prompt, concept: diagonal) - Float(0.5).squareRoot()) < 1e-6)
+        // The exact token share still counts: a shared id gives at least its share even with unlike states.
+        let sharedID = Self.text([bos, [0, 0, 1, 0]], tokens: [7])
+        #expect(GateSimilarity.tokens.score(prompt: prompt, concept: sharedID) == 1)
+    }
+
+    @Test func gatesAreTheFlooredSimilarityTimesTheWeight() {
+        let texts: [String: TransportText] = [
+            "snoopy": Self.text([[1, 0, 0], [0, 1, 0]], tokens: [10]),
+            "mickey": Self.text([[1, 0, 0], [0, 0, 1]], tokens: [11]),
+            "nudity": Self.text([[1, 0, 0], [1, 1, 0]], tokens: [12]),
+        ]
+        let slots = [MembraneGateSlot(membrane: 0, ranks: 0..<1, concepts: ["snoopy"]),
+                     MembraneGateSlot(membrane: 0, ranks: 1..<2, concepts: ["mickey"]),
+                     MembraneGateSlot(membrane: 1, ranks: 0..<1, concepts: ["nudity", "mickey"]),
+                     MembraneGateSlot(membrane: 2, ranks: 0..<1, concepts: [])]
+        let membranes = [FacilitatedTransport.Membrane(name: "characters", weight: 0.8, floors: ["mickey": 0.25]),
+                         FacilitatedTransport.Membrane(name: "nsfw", weight: -0.5, defaultFloor: 1),
+                         FacilitatedTransport.Membrane(name: "plain", weight: 0.6)]
+        var encoded: [String] = []
+        let transport = FacilitatedTransport(configuration: TransportConfig(enabled: true, similarity: .tokens),
+                                             membranes: membranes, slots: slots, encode: { encoded.append($0); return texts[$0]! })
+        #expect(encoded.sorted() == ["mickey", "nudity", "snoopy"])
+        // The prompt's one content state is snoopy's.
+        let prompt = Self.text([[1, 0, 0], [0, 3, 0]], tokens: [99])
+        let (gates, explanations) = transport.gates(for: prompt)
+        let nudityScore = Float(0.5).squareRoot()
+        #expect(gates.count == 4)
+        #expect(abs(gates[0] - 0.8) < 1e-6)                 // similarity 1 × weight 0.8
+        #expect(abs(gates[1] - 0.25 * 0.8) < 1e-6)          // similarity 0, floor 0.25
+        #expect(abs(gates[2] - -0.5) < 1e-6)                // floor 1 (always on) × weight −0.5
+        #expect(gates[3] == 0.6)                            // no concept recorded: always at its weight
+        #expect(explanations[2].concept == "nudity" && abs((explanations[2].similarity ?? -1) - nudityScore) < 1e-6)
+        #expect(explanations[3].similarity == nil)
+        #expect(explanations[1].line == "characters  concept mickey  similarity 0.000  floor 0.25  weight 0.80  gate 0.200")
+
+        // Linear in the weight; with transport off every slot is at its weight and nothing is encoded.
+        var doubled = membranes
+        doubled[0].weight *= 2
+        let twice = FacilitatedTransport(configuration: TransportConfig(enabled: true, similarity: .tokens), membranes: doubled,
+                                         slots: slots, encode: { texts[$0]! }).gates(for: prompt).gates
+        #expect(abs(twice[0] - 2 * gates[0]) < 1e-6 && abs(twice[1] - 2 * gates[1]) < 1e-6)
+        var offEncoded = 0
+        let off = FacilitatedTransport(configuration: TransportConfig(enabled: false), membranes: membranes, slots: slots,
+                                       encode: { offEncoded += 1; return texts[$0]! })
+        #expect(off.gates(for: prompt).gates == [0.8, 0.8, -0.5, 0.6] && offEncoded == 0)
+        // Per sample: [batch, slots].
+        let other = Self.text([[1, 0, 0], [0, 0, 2]], tokens: [98])
+        let batch = transport.gateTensor(for: [prompt, other])
+        #expect(batch.shape == [2, 4])
+        #expect(Array(batch.toArray()[4...]) == transport.gates(for: other).gates)
+    }
+
+    @Test func floorsComeFromTheChoiceOrTheFilesTrainingConfig() throws {
+        var file = MembraneFile(family: .sd1, layers: [:], concepts: [MembraneConcept(name: "nudity", ranks: 0..<1),
+                                                                       MembraneConcept(name: "gore", ranks: 0..<1)], title: "nsfw")
+        file.trainingConfig = #"{"concepts": [{"target": "nudity", "min_gate": 1.0}, {"target": "gore"}]}"#
+        let recorded = FacilitatedTransport.Membrane(file: file, choice: MembraneChoice(path: "nsfw.safetensors", weight: 0.5))
+        #expect(recorded.floors == ["nudity": 1] && recorded.defaultFloor == 0 && recorded.name == "nsfw" && recorded.weight == 0.5)
+        #expect(recorded.floor(["gore"]) == 0 && recorded.floor(["gore", "nudity"]) == 1)
+        let chosen = FacilitatedTransport.Membrane(file: file, choice: MembraneChoice(path: "nsfw.safetensors", minGate: 0.3))
+        #expect(chosen.floor(["nudity"]) == 0.3 && chosen.floor(["gore"]) == 0.3)
+    }
+
+    @Test func commandLineChoices() throws {
+        #expect(TransportConfig(commandLine: "off") == TransportConfig(enabled: false))
+        #expect(TransportConfig(commandLine: "tokens") == TransportConfig(enabled: true, similarity: .tokens))
+        #expect(TransportConfig(commandLine: "reference") == TransportConfig())
+        #expect(TransportConfig(commandLine: "clip") == nil)
+        #expect(try MembraneChoice(parsing: "a.safetensors") == MembraneChoice(path: "a.safetensors"))
+        #expect(try MembraneChoice(parsing: "a.safetensors:0.8") == MembraneChoice(path: "a.safetensors", weight: 0.8))
+        #expect(try MembraneChoice(parsing: "dir:x/a.safetensors:0.8:1") == MembraneChoice(path: "dir:x/a.safetensors", weight: 0.8, minGate: 1))
+        #expect(MembraneChoice(MembraneUse(path: "a.safetensors", weight: 0.5, minGate: 1)) == MembraneChoice(path: "a.safetensors", weight: 0.5, minGate: 1))
+        #expect(throws: MembraneChoiceError.self) { try MembraneChoice(parsing: "a.safetensors:1:2") }
+        #expect(throws: MembraneChoiceError.self) { try MembraneChoice(parsing: "a.safetensors:inf") }
+        #expect(throws: MembraneChoiceError.self) { try MembraneChoice(parsing: ":0.5") }
+    }
+}
