@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Membrane
 @testable import TUI
 
 @Suite("Training log")

@@ -160,25 +160,11 @@ extension PipelineModels {
                 let conditional = output.narrowed(axis: 0, start: 1, length: 1)
                 output = unconditional + (conditional - unconditional) * request.guidance
             }
-            let conversion = schedule.conversion(step: step)
-            var denoised = latents * Float(conversion.denoisedFromSample) + output * Float(conversion.denoisedFromOutput)
-            if let clamp = conversion.denoisedClamp {
-                denoised = denoised.clamped(min: Float(clamp.lowerBound), max: Float(clamp.upperBound))
+            let stepped = schedule.advance(latents, output: output, step: step, previousDenoised: previousDenoised) {
+                Tensor(generator.randn(count: latents.elementCount), shape: latents.shape)
             }
-            let update = schedule.update(step: step)
-            var next = latents * Float(update.sample) + denoised * Float(update.denoised)
-            if update.epsilon != 0 {
-                let epsilon = latents * Float(conversion.epsilonFromSample) + output * Float(conversion.epsilonFromOutput)
-                next = next + epsilon * Float(update.epsilon)
-            }
-            if update.previousDenoised != 0, let previousDenoised {
-                next = next + previousDenoised * Float(update.previousDenoised)
-            }
-            if update.noise != 0 {
-                next = next + Tensor(generator.randn(count: latents.elementCount), shape: latents.shape) * Float(update.noise)
-            }
-            previousDenoised = denoised
-            latents = next
+            previousDenoised = stepped.denoised
+            latents = stepped.latents
             guard progress(step + 1, schedule.stepCount) else { throw GenerationError.cancelled }
         }
         return (image: RGBImage(unitImage: decodeToUnitImages(latents)), latents: latents)

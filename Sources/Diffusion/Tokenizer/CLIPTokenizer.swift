@@ -23,6 +23,9 @@ public final class CLIPTokenizer: Sendable {
     /// SD1.x pads with `<|endoftext|>`; SDXL's second tokenizer and SD2's OpenCLIP pad with "!" (id 0).
     public let padID: Int32
     public let vocabularySize: Int
+    /// Plain words the vocabulary holds as one token (three or more ASCII letters), sorted: material for
+    /// prompts made of real words, e.g. the trainer's vocabulary anchors.
+    public let wholeWords: [String]
 
     /// Id of each byte's character, and of the same character with `</w>` (a word's last symbol).
     private let byteIDs: [Int32]
@@ -73,6 +76,11 @@ public final class CLIPTokenizer: Sendable {
         endOfTextID = try id(CLIPVocabulary.endOfText, key: "eos_token")
         padID = try id(padToken, key: "pad_token")
         vocabularySize = vocabulary.ids.count
+        wholeWords = vocabulary.ids.keys.compactMap { token -> String? in
+            guard token.hasSuffix(CLIPVocabulary.endOfWord) else { return nil }
+            let word = token.dropLast(CLIPVocabulary.endOfWord.count)
+            return word.count >= 3 && word.allSatisfy({ $0.isASCII && $0.isLetter }) ? String(word) : nil
+        }.sorted()
         specialIDs = Dictionary(
             [(CLIPVocabulary.startOfText, startOfTextID), (CLIPVocabulary.endOfText, endOfTextID), (padToken, padID)],
             uniquingKeysWith: { first, _ in first })
