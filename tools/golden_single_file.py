@@ -7,8 +7,10 @@ fused q/k/v and `text_projection` stored as x @ P), each checked by diffusers' o
 The diffusers → LDM/SGM renaming here is written independently of the engine's Swift key map. diffusers'
 `from_single_file(config=<the folder>)` must load each file back to the folder's exact tensors, which checks
 the file; the Swift tests then load it with our key map and compare against the folder's images.
-Writes Tests/DiffusionTests/Golden/pipelines/<sd1|sdxl>-single-file.safetensors.
-Usage: python3 tools/golden_single_file.py [sd1 sdxl]  (default: both). Run from the repository root.
+SD2 goes in LDM naming with its OpenCLIP encoder under `cond_stage_model.model.`, plus the last layer (23) and
+text projection real SD2 files carry and diffusers drops.
+Writes Tests/DiffusionTests/Golden/pipelines/<sd1|sd2|sdxl>-single-file.safetensors.
+Usage: python3 tools/golden_single_file.py [sd1 sd2 sdxl]  (default: all). Run from the repository root.
 """
 import sys
 
@@ -113,8 +115,21 @@ def build(name):
     for key, tensor in vae.items():
         vae_key, value = vae_name(key, tensor, levels)
         single["first_stage_model." + vae_key] = value.contiguous()
-    first_encoder = "conditioner.embedders.0.transformer." if name == "sdxl" else "cond_stage_model.transformer."
-    single.update({first_encoder + k: v for k, v in text.items()})
+    if name == "sd2":
+        # SD2's OpenCLIP ViT-H in LDM naming. The diffusers folder holds it without its last layer (the pipeline
+        # conditions on OpenCLIP's penultimate layer), so a real file's layer 23 and projection are extra tensors
+        # that every loader drops: stand-ins for them are added here.
+        generator = torch.Generator().manual_seed(23)
+        openclip = open_clip_tensors(text)
+        for key in [k for k in openclip if k.startswith("transformer.resblocks.0.")]:
+            extra = key.replace("resblocks.0.", "resblocks.23.")
+            openclip[extra] = torch.randn(openclip[key].shape, generator=generator)
+        width = text["text_model.final_layer_norm.weight"].shape[0]
+        openclip["text_projection"] = torch.randn(width, width, generator=generator)
+        single.update({"cond_stage_model.model." + k: v.contiguous() for k, v in openclip.items()})
+    else:
+        first_encoder = "conditioner.embedders.0.transformer." if name == "sdxl" else "cond_stage_model.transformer."
+        single.update({first_encoder + k: v for k, v in text.items()})
     if name == "sdxl":
         text2 = load_file(f"{folder}/text_encoder_2/model.safetensors")
         text2 = {(k if k.startswith(("text_model.", "text_projection")) else "text_model." + k): v for k, v in text2.items()}
@@ -132,7 +147,7 @@ def build(name):
 
 
 def main():
-    for name in sys.argv[1:] or ("sd1", "sdxl"):
+    for name in sys.argv[1:] or ("sd1", "sd2", "sdxl"):
         build(name)
 
 

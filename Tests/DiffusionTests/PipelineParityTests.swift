@@ -79,6 +79,26 @@ import Testing
         }
     }
 
+    /// The SD2 pipeline as one LDM-named file, its OpenCLIP encoder under `cond_stage_model.model.` with the last
+    /// layer and projection real SD2 files carry (dropped, as diffusers drops them): the folder's images.
+    @Test func sd2SingleFileCheckpointGivesTheFoldersImages() throws {
+        let file = Self.folder("sd2-single-file.safetensors")
+        let models = try PipelineModels.load(from: file, configFolder: Self.folder("sd2"))
+        #expect(models.architecture == .sd2)
+        #expect(models.scheduler.predictionType == .vPrediction)
+        #expect(models.unusedTensors.isEmpty, "unread: \(models.unusedTensors.prefix(5))")
+        #expect(models.loadReport.ignoredTensors == 14, "layer 23 (12 tensors), text_projection, logit_scale")
+        let golden = try WeightFile.open(Self.folder("sd2").appendingPathComponent("images.safetensors"))
+        func tensor(_ name: String) throws -> Tensor { Tensor(try golden.floats(name), shape: try golden.info(name).shape) }
+        for scheduler in [SchedulerKind.eulerAncestral, .dpmSolverMultistep] {
+            let request = GenerationRequest(prompt: "a cat painting", negativePrompt: scheduler == .dpmSolverMultistep ? "a dog" : nil,
+                                            steps: 10, guidance: 5, width: 32, height: 32, seed: 42, scheduler: scheduler,
+                                            initialLatents: try tensor("latents"))
+            let error = Self.maxError(models.decodeToUnitImages(try models.generate(request).latents), try tensor(scheduler.rawValue))
+            #expect(error <= 2e-3, "sd2 single file \(scheduler.rawValue): max abs error \(error)")
+        }
+    }
+
     /// The tiny SDXL pipeline as one SGM-named file (tools/golden_single_file.py; diffusers'
     /// `from_single_file` reads it back to the folder's exact tensors) gives the folder's images. The file is
     /// too small for SDXL's marker tensor, so its layout comes from the config folder, as in diffusers.
