@@ -71,6 +71,14 @@ import Testing
         #expect(ComponentWeights.variants(in: Self.folder.appendingPathComponent("vae"), stem: stem) == ["fp16"])
     }
 
+    @Test func folderSummaryNamesShardVariants() throws {
+        let folder = try DiffusersFolder(url: Self.folder)
+        let files = Dictionary(uniqueKeysWithValues: folder.components.map { ($0.name, $0.weightFiles) })
+        #expect(files["vae"]?.map(\.variant) == ["fp16", "fp16", nil])
+        #expect(files["text_encoder"]?.map(\.variant) == [nil, nil])
+        #expect(files["unet"]?.map(\.variant) == ["bf16", "fp16"])
+    }
+
     // MARK: - Broken folders
 
     /// A writable copy of the variants folder.

@@ -33,5 +33,14 @@ import Testing
         #expect(report.components.first { $0.name == "text_encoder_2" }?.appliedTensors == 0)
         #expect(!report.unusedTensors.isEmpty)
         #expect(unet.misShaped.allSatisfy { !$0.description.contains("\n") && $0.description.contains("expected [") })
+        // A real load of the same stops at the first problem, with the same one line.
+        do {
+            _ = try PipelineModels.load(from: PipelineParityTests.folder("sd1-single-file.safetensors"),
+                                        configFolder: PipelineParityTests.folder("sdxl"))
+            Issue.record("SD1 tensors loaded into SDXL's layout")
+        } catch let error as LoadError {
+            let all = report.components.flatMap { $0.missing + $0.misShaped }
+            #expect(all.contains(error), "\(error)")
+        }
     }
 }
