@@ -56,16 +56,18 @@ public struct PipelineModels: Sendable {
         }
         let modelIndex = try JSONValue(contentsOf: index)
         let hasSecondEncoder = modelIndex["text_encoder_2"]?.arrayValue?.first?.stringValue != nil
+        // Weight file names: diffusers models' and transformers models'.
+        var stems = ["unet": "diffusion_pytorch_model", "vae": "diffusion_pytorch_model", "text_encoder": "model"]
+        if hasSecondEncoder { stems["text_encoder_2"] = "model" }
         // As diffusers: a variant no component has is an error, not a silent full-precision load.
-        let weightStems = [("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"), ("text_encoder", "model")]
-            + (hasSecondEncoder ? [("text_encoder_2", "model")] : [])
-        let available = Set(weightStems.flatMap { ComponentWeights.variants(in: folder.appendingPathComponent($0.0), stem: $0.1) })
+        let available = Set(stems.flatMap { ComponentWeights.variants(in: folder.appendingPathComponent($0.key), stem: $0.value) })
         if let variant, !available.contains(variant) {
             throw WeightsError.variantNotFound(folder: folder.path, variant: variant, available: available.sorted())
         }
         var opened: [(weights: ComponentWeights, reader: ParameterReader)] = []
-        func weights(_ component: String, stem: String) throws -> ParameterReader {
-            let weights = try ComponentWeights.open(folder: folder.appendingPathComponent(component), stem: stem, variant: variant)
+        func weights(_ component: String) throws -> ParameterReader {
+            let weights = try ComponentWeights.open(folder: folder.appendingPathComponent(component),
+                                                    stem: stems[component, default: "model"], variant: variant)
             let reader = ParameterReader(componentFiles: weights.files, checkingOnly: checkingOnly)
             opened.append((weights, reader))
             return reader
@@ -76,17 +78,17 @@ public struct PipelineModels: Sendable {
         var models = PipelineModels(
             architecture: CheckpointArchitecture(unet: unetConfig, textEncoder: textConfig),
             tokenizer: try CLIPTokenizer.load(folder: folder.appendingPathComponent("tokenizer")),
-            textEncoder: try CLIPTextModel(configuration: textConfig, parameters: try weights("text_encoder", stem: "model")),
+            textEncoder: try CLIPTextModel(configuration: textConfig, parameters: try weights("text_encoder")),
             tokenizer2: nil, textEncoder2: nil,
-            unet: try UNet2DConditionModel(configuration: unetConfig, parameters: try weights("unet", stem: "diffusion_pytorch_model")),
-            vae: try AutoencoderKL(configuration: vaeConfig, parameters: try weights("vae", stem: "diffusion_pytorch_model")),
+            unet: try UNet2DConditionModel(configuration: unetConfig, parameters: try weights("unet")),
+            vae: try AutoencoderKL(configuration: vaeConfig, parameters: try weights("vae")),
             scheduler: try SchedulerConfig.load(from: folder.appendingPathComponent("scheduler/scheduler_config.json")),
             zeroEmbeddingsForMissingNegative: modelIndex["force_zeros_for_empty_prompt"]?.boolValue ?? hasSecondEncoder,
             loadReport: LoadReport(components: []))
         if hasSecondEncoder {
             let config2 = try TextEncoderConfiguration.load(from: folder.appendingPathComponent("text_encoder_2/config.json"))
             models.tokenizer2 = try CLIPTokenizer.load(folder: folder.appendingPathComponent("tokenizer_2"), defaultPadToken: "!")
-            models.textEncoder2 = try CLIPTextModel(configuration: config2, parameters: try weights("text_encoder_2", stem: "model"))
+            models.textEncoder2 = try CLIPTextModel(configuration: config2, parameters: try weights("text_encoder_2"))
         }
         models.loadReport = LoadReport(components: opened.map { $0.reader.report(component: $0.weights.component, variant: $0.weights.variant) })
         return models
