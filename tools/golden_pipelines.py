@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""Development tool: tiny random SD1- and SDXL-layout pipelines and diffusers' generations with them.
+"""Development tool: tiny random SD1-, SD2.1- and SDXL-layout pipelines and diffusers' generations with them.
 
-Writes Tests/DiffusionTests/Golden/pipelines/<sd1|sdxl>/ (a diffusers folder) plus images.safetensors there:
-one 10-step generation per scheduler (DDIM, Euler, Euler ancestral, DPM++ 2M) from a seed, and one from given
-latents, each as diffusers' float image [1, H, W, 3] in [0, 1]. Run from the repository root.
+Writes Tests/DiffusionTests/Golden/pipelines/<sd1|sd2|sdxl>/ (a diffusers folder) plus images.safetensors there,
+each image diffusers' float image [1, H, W, 3] in [0, 1]:
+  sd1, sdxl  one 10-step generation per scheduler (DDIM, Euler, Euler ancestral, DPM++ 2M) from a seed, and one
+             from given latents;
+  sd2        SD2.1's layout as it ships (OpenCLIP-style GELU text encoder stored without its last layer, so the
+             pipeline's last hidden state is OpenCLIP's penultimate; "!" padding; linear projections, per-level
+             heads, upcast attention; DDIM with v-prediction) and one 10-step generation per scheduler from
+             given latents (`latents`; ancestral noise from seed 42).
+Usage: python3 tools/golden_pipelines.py [sd1 sd2 sdxl]  (default: all). Run from the repository root.
 """
 import os
 import sys
@@ -33,11 +39,11 @@ def perturbed(module):
     return module.eval()
 
 
-def text_encoder(hidden, vocab, projection=None):
+def text_encoder(hidden, vocab, projection=None, activation=None):
     config = CLIPTextConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_attention_heads=2,
                             num_hidden_layers=2, max_position_embeddings=77, projection_dim=projection or hidden,
-                            hidden_act="gelu" if projection else "quick_gelu", eos_token_id=2, bos_token_id=0,
-                            pad_token_id=1)
+                            hidden_act=activation or ("gelu" if projection else "quick_gelu"), eos_token_id=2,
+                            bos_token_id=0, pad_token_id=1)
     return perturbed(CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config))
 
 
@@ -51,8 +57,14 @@ def build(name):
     torch.manual_seed(0)
     folder = f"{OUT}/{name}"
     tokenizer, vocab = write_tiny_tokenizer(f"{folder}/tokenizer")
-    scheduler = DDIMScheduler(**SD_SCHEDULE)
-    if name == "sd1":
+    scheduler = DDIMScheduler(**SD_SCHEDULE, prediction_type="v_prediction" if name == "sd2" else "epsilon")
+    if name == "sd2":
+        tokenizer.pad_token = "!"  # SD2.1's tokenizer pads with "!", SD1's with the end token
+        unet = perturbed(UNet2DConditionModel(**UNET_CONFIGS["sd2"]))
+        pipe = StableDiffusionPipeline(vae=vae(), text_encoder=text_encoder(24, vocab, activation="gelu"),
+                                       tokenizer=tokenizer, unet=unet, scheduler=scheduler, safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
+    elif name == "sd1":
         unet = perturbed(UNet2DConditionModel(**UNET_CONFIGS["sd1"]))
         pipe = StableDiffusionPipeline(vae=vae(), text_encoder=text_encoder(16, vocab), tokenizer=tokenizer,
                                        unet=unet, scheduler=scheduler, safety_checker=None, feature_extractor=None,
@@ -69,6 +81,9 @@ def build(name):
     # Generate with the pipeline as loaded from the folder, as a user would: an in-memory scheduler config
     # passes only explicitly set keys on to `from_config`, a saved one passes them all (timestep_spacing …).
     pipe = type(pipe).from_pretrained(folder)
+    if name == "sd2":
+        save_file(given_latent_generations(pipe), f"{folder}/images.safetensors")
+        return
     images = {}
     for key, scheduler_class in SCHEDULERS.items():
         pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config)
@@ -85,8 +100,21 @@ def build(name):
     save_file(images, f"{folder}/images.safetensors")
 
 
+def given_latent_generations(pipe):
+    latents = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(7))
+    images = {"latents": latents}
+    for key, scheduler_class in SCHEDULERS.items():
+        pipe.scheduler = scheduler_class.from_config(pipe.scheduler.config)
+        negative = "a dog" if key in ("ddim", "dpmpp-2m") else None
+        image = pipe("a cat painting", negative_prompt=negative, num_inference_steps=10, guidance_scale=5.0,
+                     height=32, width=32, latents=latents.clone(), generator=torch.Generator().manual_seed(42),
+                     output_type="np").images
+        images[key] = torch.from_numpy(image).contiguous()
+    return images
+
+
 def main():
-    for name in ("sd1", "sdxl"):
+    for name in sys.argv[1:] or ("sd1", "sd2", "sdxl"):
         build(name)
 
 

@@ -22,6 +22,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "For a single-file checkpoint: a diffusers folder with its configs and tokenizers (default: the bundled SD1.5/SD2.1/SDXL configs for the detected family).")
     var config: String?
 
+    @Option(help: "For a diffusers folder: the precision variant of its weight files (fp16, bf16 …; default: full precision, or the only variant there is).")
+    var variant: String?
+
     @Option(help: "What to draw.")
     var prompt: String
 
@@ -84,7 +87,10 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var models = try PipelineModels.load(from: URL(fileURLWithPath: model),
-                                                 configFolder: config.map { URL(fileURLWithPath: $0) })
+                                                 configFolder: config.map { URL(fileURLWithPath: $0) }, variant: variant)
+            if !models.unusedTensors.isEmpty {
+                FileHandle.standardError.write(Data("note: \(models.loadReport.summary) (inspect lists them)\n".utf8))
+            }
             let membranes = try membrane.map(MembraneChoice.init(parsing:))
             let layout = MembraneLayout(unet: models.unet.configuration)
             let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }

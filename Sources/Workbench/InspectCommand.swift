@@ -13,6 +13,9 @@ struct InspectCommand: ParsableCommand {
             kohya-style LoRA also its layers, rank, alpha, naming, model family and concepts.
             A diffusers folder (with model_index.json): its components, their classes, key config figures and \
             weight files.
+            A Stable Diffusion model (a diffusers pipeline folder, or a single-file checkpoint) also gets a load \
+            check: the models are built from the tensor headers alone (nothing decoded) and every applied, \
+            missing, mis-shaped and unused tensor is reported per component.
             PyTorch pickles (.ckpt, .pt, .pth, .bin) are refused: convert them to safetensors first.
             Any error prints one line on stderr and exits with status 1.
             """
@@ -24,9 +27,15 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print one JSON object (sorted keys) instead of text.")
     var json = false
 
+    @Option(help: "For a single-file checkpoint: a diffusers folder with its configs (default: the bundled configs of its detected family).")
+    var config: String?
+
+    @Option(help: "For a diffusers folder: the precision variant to check (fp16, bf16 …; default: full precision, or the only variant).")
+    var variant: String?
+
     func run() throws {
         try reportingErrors {
-            let report = try InspectReport(path: path)
+            let report = try InspectReport(path: path, configFolder: config.map { URL(fileURLWithPath: $0) }, variant: variant)
             print(json ? report.json.prettyPrinted(sortedKeys: true) : report.text)
         }
     }

@@ -7,18 +7,92 @@ struct InspectReport {
     let json: JSONValue
     let text: String
 
-    init(path: String) throws {
+    init(path: String, configFolder: URL? = nil, variant: String? = nil) throws {
         let url = URL(fileURLWithPath: path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw WeightsError.cannotRead(file: path, reason: "no such file or folder")
         }
+        var report: InspectReport
+        let isModel: Bool
         if isDirectory.boolValue {
-            self = InspectReport(folder: try DiffusersFolder(url: url))
+            let folder = try DiffusersFolder(url: url)
+            report = InspectReport(folder: folder)
+            isModel = folder.components.contains { $0.name == "unet" }
         } else {
             let file = try WeightFile.open(url)
-            self = InspectReport(file: file, membrane: try MembraneFileSummary.detect(in: file))
+            report = InspectReport(file: file, membrane: try MembraneFileSummary.detect(in: file))
+            let keys = Set(file.tensorNames)
+            isModel = CheckpointArchitecture.detect(singleFileKeys: keys) != nil
+                || (configFolder != nil && keys.contains { $0.hasPrefix("model.diffusion_model.") })
         }
+        if isModel {
+            // A check that cannot run (ambiguous variants, a missing config …) is reported, not fatal: the rest
+            // of the report still describes the files.
+            let check = Result { try PipelineModels.checkLoad(from: url, configFolder: configFolder, variant: variant) }
+            report.append(loadCheck: check)
+        } else {
+            report = InspectReport(json: .object((report.json.members ?? []) + [JSONMember("load_check", .null)]), text: report.text)
+        }
+        self = report
+    }
+
+    private init(json: JSONValue, text: String) {
+        self.json = json
+        self.text = text
+    }
+
+    // MARK: - The load check
+
+    /// At most this many keys of each kind are listed in text; JSON lists them all.
+    private static let listedProblems = 5
+
+    private mutating func append(loadCheck check: Result<LoadReport, Error>) {
+        var lines = ["", "load check        " + ((try? check.get())?.summary ?? "not run")]
+        let checkJSON: JSONValue
+        switch check {
+        case .failure(let error):
+            lines.append("  error  \(error)")
+            checkJSON = .object([JSONMember("error", .string("\(error)"))])
+        case .success(let report):
+            let width = report.components.map(\.name.count).max() ?? 0
+            for component in report.components {
+                let files = component.files.map { URL(fileURLWithPath: $0).lastPathComponent }
+                let shown = files.count == 1 ? files[0] : "\(files.count) shards (\(files[0]) …)"
+                lines.append("  " + component.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    + shown + (component.variant.map { " [\($0)]" } ?? "")
+                    + ": \(component.appliedTensors) tensors, \(grouped(component.appliedParameters)) parameters applied")
+            }
+            func list(_ label: String, _ items: [String]) {
+                guard !items.isEmpty else { return }
+                lines.append("  \(label) \(items.count):")
+                lines += items.prefix(Self.listedProblems).map { "    " + $0 }
+                if items.count > Self.listedProblems { lines.append("    … and \(items.count - Self.listedProblems) more (--json lists all)") }
+            }
+            list("missing", report.components.flatMap(\.missing).map(\.description))
+            list("mis-shaped", report.components.flatMap(\.misShaped).map(\.description))
+            list("unused", report.unusedTensors)
+            checkJSON = .object([
+                JSONMember("complete", .bool(report.isComplete)),
+                JSONMember("summary", .string(report.summary)),
+                JSONMember("components", .object(report.components.map { component in
+                    JSONMember(component.name, .object([
+                        JSONMember("files", .array(component.files.map { .string($0) })),
+                        JSONMember("variant", component.variant.map { .string($0) } ?? .null),
+                        JSONMember("applied_tensors", .integer(component.appliedTensors)),
+                        JSONMember("applied_parameters", .integer(component.appliedParameters)),
+                        JSONMember("missing", .array(component.missing.map { .string($0.description) })),
+                        JSONMember("mis_shaped", .array(component.misShaped.map { .string($0.description) })),
+                        JSONMember("unused", .array(component.unused.map { .string($0) })),
+                    ]))
+                })),
+                JSONMember("ignored_tensors", .integer(report.ignoredTensors)),
+                JSONMember("unmapped_tensors", .array(report.unmappedTensors.map { .string($0) })),
+            ])
+        }
+        var members = json.members ?? []
+        members.append(JSONMember("load_check", checkJSON))
+        self = InspectReport(json: .object(members), text: text + "\n" + lines.joined(separator: "\n"))
     }
 
     // MARK: - A safetensors file

@@ -55,6 +55,74 @@ import Testing
         #expect(error <= 2e-3, "max abs error \(error)")
     }
 
+    /// SD2.1's layout as it ships (OpenCLIP-style GELU encoder, "!" padding, linear projections, per-level
+    /// heads, upcast attention, v-prediction DDIM config), each scheduler from the same given latents.
+    @Test func sd2GenerationsFromGivenLatentsMatchDiffusers() throws {
+        let folder = Self.folder("sd2")
+        let models = try PipelineModels.load(from: folder)
+        #expect(models.architecture == .sd2)
+        #expect(models.scheduler.predictionType == .vPrediction)
+        #expect(models.unet.configuration.upcastAttention)
+        #expect(models.unusedTensors.isEmpty, "unread: \(models.unusedTensors.prefix(5))")
+        #expect(models.tokenizer.padID != models.tokenizer.endOfTextID, "SD2 pads with \"!\"")
+        #expect(models.tokenizer.encode("a cat").ids.last == models.tokenizer.padID)
+        let golden = try WeightFile.open(folder.appendingPathComponent("images.safetensors"))
+        func tensor(_ name: String) throws -> Tensor { Tensor(try golden.floats(name), shape: try golden.info(name).shape) }
+        for scheduler in SchedulerKind.allCases {
+            let negative = scheduler == .ddim || scheduler == .dpmSolverMultistep ? "a dog" : nil
+            let request = GenerationRequest(prompt: "a cat painting", negativePrompt: negative, steps: 10, guidance: 5,
+                                            width: 32, height: 32, seed: 42, scheduler: scheduler,
+                                            initialLatents: try tensor("latents"))
+            let error = Self.maxError(models.decodeToUnitImages(try models.generate(request).latents),
+                                      try tensor(scheduler.rawValue))
+            #expect(error <= 2e-3, "sd2 \(scheduler.rawValue): max abs error \(error)")
+        }
+    }
+
+    /// The SD2 pipeline as one LDM-named file, its OpenCLIP encoder under `cond_stage_model.model.` with the last
+    /// layer and projection real SD2 files carry (dropped, as diffusers drops them): the folder's images.
+    @Test func sd2SingleFileCheckpointGivesTheFoldersImages() throws {
+        let file = Self.folder("sd2-single-file.safetensors")
+        let models = try PipelineModels.load(from: file, configFolder: Self.folder("sd2"))
+        #expect(models.architecture == .sd2)
+        #expect(models.scheduler.predictionType == .vPrediction)
+        #expect(models.unusedTensors.isEmpty, "unread: \(models.unusedTensors.prefix(5))")
+        #expect(models.loadReport.ignoredTensors == 14, "layer 23 (12 tensors), text_projection, logit_scale")
+        let golden = try WeightFile.open(Self.folder("sd2").appendingPathComponent("images.safetensors"))
+        func tensor(_ name: String) throws -> Tensor { Tensor(try golden.floats(name), shape: try golden.info(name).shape) }
+        for scheduler in [SchedulerKind.eulerAncestral, .dpmSolverMultistep] {
+            let request = GenerationRequest(prompt: "a cat painting", negativePrompt: scheduler == .dpmSolverMultistep ? "a dog" : nil,
+                                            steps: 10, guidance: 5, width: 32, height: 32, seed: 42, scheduler: scheduler,
+                                            initialLatents: try tensor("latents"))
+            let error = Self.maxError(models.decodeToUnitImages(try models.generate(request).latents), try tensor(scheduler.rawValue))
+            #expect(error <= 2e-3, "sd2 single file \(scheduler.rawValue): max abs error \(error)")
+        }
+    }
+
+    /// The tiny SDXL pipeline as one SGM-named file (tools/golden_single_file.py; diffusers'
+    /// `from_single_file` reads it back to the folder's exact tensors) gives the folder's images. The file is
+    /// too small for SDXL's marker tensor, so its layout comes from the config folder, as in diffusers.
+    @Test func sdxlSingleFileCheckpointGivesTheFoldersImages() throws {
+        let file = Self.folder("sdxl-single-file.safetensors")
+        let models = try PipelineModels.load(from: file, configFolder: Self.folder("sdxl"))
+        #expect(models.architecture == .sdxl)
+        #expect(models.unusedTensors.isEmpty, "unread: \(models.unusedTensors.prefix(5))")
+        #expect(models.loadReport.ignoredTensors == 1, "OpenCLIP's logit_scale")
+        #expect(models.loadReport.components.map(\.name) == ["unet", "vae", "text_encoder", "text_encoder_2"])
+        let stored = try WeightFile.open(file).tensors.count
+        #expect(models.loadReport.components.reduce(0) { $0 + $1.appliedTensors } > stored - 1,
+                "every stored tensor but logit_scale feeds a parameter (fused q/k/v feed three)")
+        let golden = try WeightFile.open(Self.folder("sdxl").appendingPathComponent("images.safetensors"))
+        for (scheduler, negative) in [(SchedulerKind.euler, "a dog"), (.dpmSolverMultistep, nil)] {
+            let request = GenerationRequest(prompt: "a cat painting", negativePrompt: negative, steps: 10, guidance: 5,
+                                            width: 32, height: 32, seed: 42, scheduler: scheduler)
+            let images = models.decodeToUnitImages(try models.generate(request).latents)
+            let expected = Tensor(try golden.floats(scheduler.rawValue), shape: try golden.info(scheduler.rawValue).shape)
+            let error = Self.maxError(images, expected)
+            #expect(error <= 2e-3, "sdxl single file \(scheduler.rawValue): max abs error \(error)")
+        }
+    }
+
     @Test func refusesSizesTheModelCannotTake() throws {
         let models = try PipelineModels.load(from: Self.folder("sd1"))
         #expect(throws: GenerationError.invalidSize(width: 24, height: 32, multiple: 16)) {

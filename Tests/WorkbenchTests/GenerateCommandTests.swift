@@ -44,6 +44,22 @@ import Testing
         #expect(wrongModel.status == 1 && wrongModel.standardError.split(separator: "\n").count == 1, "\(wrongModel.standardError)")
     }
 
+    /// A folder with fp16 and bf16 weights and no full precision: generate asks for a choice, then uses it.
+    @Test func precisionVariantIsChosenWithVariant() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let model = Self.pipelines.appendingPathComponent("sd1-variants").path
+        let arguments = ["generate", "--model", model, "--prompt", "a cat", "--steps", "2", "--size", "32", "--out", out.path]
+        let ambiguous = try WorkbenchRun(arguments)
+        #expect(ambiguous.status == 1 && ambiguous.standardError.split(separator: "\n").count == 1)
+        #expect(ambiguous.standardError.hasSuffix("variants bf16, fp16: choose one (--variant)\n"), "\(ambiguous.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+        let chosen = try WorkbenchRun(arguments + ["--variant", "bf16"])
+        #expect(chosen.status == 0, "\(chosen.standardError)")
+        #expect(!chosen.standardError.contains("note:"), "a clean load prints no load note")
+        #expect(try PNGFile.read(from: out).image.width == 32)
+    }
+
     @Test func badInputGetsOneLineAndNoFile() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
         let missing = try WorkbenchRun(["generate", "--model", "/no/such/model", "--prompt", "x", "--out", out.path])

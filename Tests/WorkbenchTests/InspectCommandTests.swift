@@ -83,6 +83,41 @@ import Testing
         #expect((components["tokenizer"]?["weights"] as? [Any])?.isEmpty == true)
     }
 
+    /// Models end in a load check built from the tensor headers: per component what was applied, and every
+    /// missing, mis-shaped and unused tensor.
+    @Test func modelsGetALoadCheck() throws {
+        let pipelines = WorkbenchRun.repositoryRoot.appendingPathComponent("Tests/DiffusionTests/Golden/pipelines")
+        let variants = pipelines.appendingPathComponent("sd1-variants").path
+
+        let ambiguous = try WorkbenchRun(["inspect", variants])
+        #expect(ambiguous.status == 0, "the rest of the report still describes the folder")
+        #expect(ambiguous.standardOutput.contains("load check        not run"))
+        #expect(ambiguous.standardOutput.contains("variants bf16, fp16: choose one (--variant)"))
+
+        let fp16 = try WorkbenchRun(["inspect", variants, "--variant", "fp16"])
+        #expect(fp16.standardOutput.contains("load check        applied 368 tensors (109,859 parameters); 0 missing, 0 mis-shaped, 0 unused"))
+        #expect(fp16.standardOutput.contains("  vae           2 shards (diffusion_pytorch_model.fp16-00001-of-00002.safetensors …) [fp16]: 124 tensors"))
+        let check = try #require(try WorkbenchRun(["inspect", variants, "--variant", "fp16", "--json"]).jsonObject()["load_check"] as? [String: Any])
+        #expect(check["complete"] as? Bool == true)
+        let components = try #require(check["components"] as? [String: [String: Any]])
+        #expect(components["unet"]?["variant"] as? String == "fp16")
+        #expect(components["unet"]?["applied_tensors"] as? Int == 208)
+        #expect((components["text_encoder"]?["files"] as? [String])?.count == 2)
+
+        // A single file read with configs that do not fit: every problem listed, exit status 0.
+        let sd1File = pipelines.appendingPathComponent("sd1-single-file.safetensors").path
+        let mismatch = try WorkbenchRun(["inspect", sd1File, "--config", pipelines.appendingPathComponent("sdxl").path, "--json"])
+        #expect(mismatch.status == 0)
+        let mismatchCheck = try #require(try mismatch.jsonObject()["load_check"] as? [String: Any])
+        #expect(mismatchCheck["complete"] as? Bool == false)
+        let unet = try #require((mismatchCheck["components"] as? [String: [String: Any]])?["unet"])
+        #expect((unet["missing"] as? [String])?.contains { $0.hasSuffix("tensor \"add_embedding.linear_1.weight\" is missing (expected shape [32, 80])") } == true)
+        #expect((unet["mis_shaped"] as? [String])?.contains { $0.hasSuffix("tensor \"down_blocks.1.attentions.0.proj_in.weight\" has shape [16, 16, 1, 1], expected [16, 16]") } == true)
+
+        // A LoRA is no model.
+        #expect(try WorkbenchRun(["inspect", kohya, "--json"]).jsonObject()["load_check"] is NSNull)
+    }
+
     @Test func picklesAndBrokenFilesFailWithOneLine() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("inspect-\(ProcessInfo.processInfo.globallyUniqueString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

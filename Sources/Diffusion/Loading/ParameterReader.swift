@@ -19,9 +19,13 @@ public enum LoadError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// The tensors of one model component by diffusers key, from wherever they are stored: a diffusers component
-/// file (keys as they are) or a single-file checkpoint (keys through `SingleFileKeyMap`, with its transforms).
-/// Models build themselves by asking it for each parameter with the shape their configuration implies; it
-/// records which stored tensors were used, so a load can report what it left unread.
+/// (one file or shards, keys as they are) or a single-file checkpoint (keys through `SingleFileKeyMap`, with its
+/// transforms). Models build themselves by asking it for each parameter with the shape their configuration
+/// implies; it records what it handed out, so every load ends in a report (`report(component:)`).
+///
+/// A reader made with `checkingOnly` reads headers only: it hands out zero-filled views (no element is decoded
+/// or allocated, so a full-size model "loads" in moments) and records every missing or mis-shaped tensor
+/// instead of throwing at the first — what `inspect` shows.
 public final class ParameterReader: @unchecked Sendable {
     private struct Source {
         var file: SafetensorsFile
@@ -34,28 +38,43 @@ public final class ParameterReader: @unchecked Sendable {
     private let randomSeed: UInt64?
     /// Set for a reader over tensors already in memory (a model being trained, a test's parameters).
     private let tensors: [String: Tensor]?
+    private let checkingOnly: Bool
     private let description: String
+    private let fileNames: [String]
     private let lock = NSLock()
     private var used: Set<String> = []
     private var elementsRead = 0
+    private var tensorsHandedOut = 0
+    private var problems: [LoadError] = []
 
     /// A diffusers component's weights (`unet/diffusion_pytorch_model.safetensors`, `text_encoder/model.safetensors`…).
+    public convenience init(componentFile file: SafetensorsFile, checkingOnly: Bool = false) {
+        self.init(componentFiles: [file], checkingOnly: checkingOnly)
+    }
+
+    /// A diffusers component's weights in one file or several shards (tensor names are unique across them).
     /// transformers 5 saves `CLIPTextModel` without the `text_model.` prefix; such keys are read as if they had it.
-    public init(componentFile file: SafetensorsFile) {
+    public init(componentFiles files: [SafetensorsFile], checkingOnly: Bool = false) {
         var sources: [String: Source] = [:]
-        for name in file.tensorNames {
-            sources[name] = Source(file: file, storedKey: name, transform: .identity)
-            let isBareCLIPKey = ["embeddings.", "encoder.layers.", "final_layer_norm."].contains(where: name.hasPrefix)
-            if isBareCLIPKey { sources["text_model." + name] = sources[name] }
+        for file in files {
+            for name in file.tensorNames {
+                sources[name] = Source(file: file, storedKey: name, transform: .identity)
+                let isBareCLIPKey = ["embeddings.", "encoder.layers.", "final_layer_norm."].contains(where: name.hasPrefix)
+                if isBareCLIPKey { sources["text_model." + name] = sources[name] }
+            }
         }
         self.sources = sources
         randomSeed = nil
         tensors = nil
-        description = file.path
+        self.checkingOnly = checkingOnly
+        fileNames = files.map(\.path)
+        description = files.count == 1 ? files[0].path
+            : "\(URL(fileURLWithPath: files.first?.path ?? "").deletingLastPathComponent().path) (\(files.count) shards)"
     }
 
     /// One component of a single-file (LDM/SGM) checkpoint.
-    public init(singleFile file: SafetensorsFile, component: SingleFileKeyMap.Component, vaeLevels: Int = 4) {
+    public init(singleFile file: SafetensorsFile, component: SingleFileKeyMap.Component, vaeLevels: Int = 4,
+                checkingOnly: Bool = false) {
         var sources: [String: Source] = [:]
         for name in file.tensorNames {
             guard case .tensors(let targets) = SingleFileKeyMap.map(name, vaeLevels: vaeLevels) else { continue }
@@ -66,6 +85,8 @@ public final class ParameterReader: @unchecked Sendable {
         self.sources = sources
         randomSeed = nil
         tensors = nil
+        self.checkingOnly = checkingOnly
+        fileNames = [file.path]
         description = "\(file.path) (\(component.rawValue))"
     }
 
@@ -76,6 +97,8 @@ public final class ParameterReader: @unchecked Sendable {
         sources = [:]
         randomSeed = seed
         tensors = nil
+        checkingOnly = false
+        fileNames = []
         description = "random parameters (seed \(seed))"
     }
 
@@ -85,6 +108,8 @@ public final class ParameterReader: @unchecked Sendable {
         sources = [:]
         randomSeed = nil
         self.tensors = tensors
+        checkingOnly = false
+        fileNames = []
         self.description = description
     }
 
@@ -112,10 +137,44 @@ public final class ParameterReader: @unchecked Sendable {
             }
             lock.withLock {
                 _ = used.insert(key)
+                tensorsHandedOut += 1
                 elementsRead += tensor.elementCount
             }
             return tensor
         }
+        let source: Source, info: TensorInfo
+        do {
+            (source, info) = try locate(key, shape: shape)
+        } catch let problem as LoadError where checkingOnly {
+            lock.withLock {
+                problems.append(problem)
+                // A stored tensor of the wrong shape is reported as mis-shaped, not also as unused.
+                if let stored = sources[key]?.storedKey { used.insert(stored) }
+            }
+            return Self.placeholder(shape)
+        }
+        lock.withLock {
+            _ = used.insert(source.storedKey)
+            tensorsHandedOut += 1
+            elementsRead += shape.reduce(1, *)  // counted once the parameter is really handed out
+        }
+        if checkingOnly { return Self.placeholder(shape) }
+        let storedShape = info.shape
+        let raw = try source.file.rawBytes(source.storedKey)
+        let stored = Tensor(shape: storedShape) { info.dtype.decode(raw, into: $0) }
+        switch source.transform {
+        case .identity, .squeezeConv1x1:
+            return stored.reshaped(shape)
+        case .splitRows(let part, let count):
+            let rows = storedShape[0] / count
+            return stored.narrowed(axis: 0, start: part * rows, length: rows).contiguous().reshaped(shape)
+        case .transpose:
+            return stored.transposed().contiguous().reshaped(shape)
+        }
+    }
+
+    /// Where parameter `key` is stored, checked to be a float tensor of `shape` once transformed.
+    private func locate(_ key: String, shape: [Int]) throws -> (Source, TensorInfo) {
         guard let source = sources[key] else {
             throw LoadError.missing(source: description, key: key, expectedShape: shape)
         }
@@ -139,20 +198,23 @@ public final class ParameterReader: @unchecked Sendable {
         guard transformedShape == shape else {
             throw LoadError.misShaped(source: description, key: key, expectedShape: shape, foundShape: transformedShape)
         }
-        let raw = try source.file.rawBytes(source.storedKey)
-        let stored = Tensor(shape: storedShape) { info.dtype.decode(raw, into: $0) }
+        return (source, info)
+    }
+
+    /// Zeros of `shape` as a view of one element (every stride 0): what a checking reader hands out.
+    private static func placeholder(_ shape: [Int]) -> Tensor {
+        Tensor([0], shape: []).expanded(to: shape)
+    }
+
+    /// What this reader did so far, as one component of a load report.
+    public func report(component: String, variant: String? = nil) -> LoadReport.Component {
         lock.withLock {
-            _ = used.insert(source.storedKey)
-            elementsRead += shape.reduce(1, *)  // counted once the parameter is really handed out
-        }
-        switch source.transform {
-        case .identity, .squeezeConv1x1:
-            return stored.reshaped(shape)
-        case .splitRows(let part, let count):
-            let rows = storedShape[0] / count
-            return stored.narrowed(axis: 0, start: part * rows, length: rows).contiguous().reshaped(shape)
-        case .transpose:
-            return stored.transposed().contiguous().reshaped(shape)
+            LoadReport.Component(
+                name: component, files: fileNames, variant: variant, appliedTensors: tensorsHandedOut,
+                appliedParameters: elementsRead,
+                missing: problems.filter { if case .missing = $0 { return true } else { return false } },
+                misShaped: problems.filter { if case .missing = $0 { return false } else { return true } },
+                unused: Set(sources.values.map(\.storedKey)).subtracting(used).sorted())
         }
     }
 

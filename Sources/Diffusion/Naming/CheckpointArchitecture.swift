@@ -22,6 +22,12 @@ public enum CheckpointArchitecture: String, Sendable, CaseIterable {
         return keys.contains("cond_stage_model.model.token_embedding.weight") ? .sd2 : .sd1
     }
 
+    /// The layout a pair of diffusers configs describes: SDXL's UNet takes the `text_time` added conditioning,
+    /// SD2.x's text encoder is OpenCLIP's (GELU), SD1.x's OpenAI's (quick GELU).
+    public init(unet: UNetConfiguration, textEncoder: TextEncoderConfiguration) {
+        self = unet.textTimeEmbedding != nil ? .sdxl : (textEncoder.activation == .gelu ? .sd2 : .sd1)
+    }
+
     /// How the noise prediction is parameterised, from marker tensors some single files carry (`v_pred`, as
     /// ComfyUI reads them). Nil when the file does not say; SD2.x files usually don't, and 768-px SD2 models are
     /// v-prediction while 512-px ones are ε-prediction, so the user must be able to say so.

@@ -63,6 +63,10 @@ public enum SingleFileKeyMap {
             return huggingFaceCLIP(rest, component: .textEncoder)
         }
         if let rest = key.dropPrefix("cond_stage_model.model.") {
+            // SD2 conditions on OpenCLIP ViT-H's penultimate layer: diffusers' SD2 text encoder stops there, so
+            // the last layer (23) and the projection of every SD2 file are dropped, as diffusers drops them
+            // (SD_2_TEXT_ENCODER_KEYS_TO_IGNORE).
+            if rest == "text_projection" || rest.hasPrefix("transformer.resblocks.23.") { return .ignored }
             return openCLIP(rest, component: .textEncoder)
         }
         if let rest = key.dropPrefix("conditioner.embedders.1.model.") {

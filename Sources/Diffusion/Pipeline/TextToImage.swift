@@ -61,6 +61,11 @@ public struct PromptConditioning: Sendable {
     public var context: Tensor
     /// SDXL's pooled text embedding [1, pooledWidth]; nil for SD1.x/2.x.
     public var pooled: Tensor?
+
+    public init(context: Tensor, pooled: Tensor?) {
+        self.context = context
+        self.pooled = pooled
+    }
 }
 
 public enum GenerationError: Error, Equatable, CustomStringConvertible {

@@ -24,7 +24,8 @@ public struct DiffusersFolder: Sendable {
     /// One safetensors file of a component.
     public struct WeightFileSummary: Sendable, Equatable {
         public let fileName: String
-        /// The diffusers variant in the name (`fp16` in `diffusion_pytorch_model.fp16.safetensors`), or nil.
+        /// The diffusers variant in the name (`fp16` in `diffusion_pytorch_model.fp16.safetensors` or in the shard
+        /// `model.fp16-00001-of-00002.safetensors`), or nil.
         public let variant: String?
         public let tensorCount: Int
         public let parameterCount: Int
@@ -122,8 +123,9 @@ public struct DiffusersFolder: Sendable {
                 let file = try WeightFile.open(url)
                 var dtypeCounts: [ElementType: Int] = [:]
                 for tensor in file.tensors { dtypeCounts[tensor.dtype, default: 0] += 1 }
-                let parts = fileName.split(separator: ".")
-                let variant = parts.count >= 3 ? String(parts[parts.count - 2]) : nil
+                // `diffusion_pytorch_model.fp16.safetensors`, shards `model.fp16-00001-of-00002.safetensors`.
+                let variant = ["diffusion_pytorch_model", "model"].lazy
+                    .compactMap { ComponentWeights.parse(fileName, stem: $0) }.first?.variant
                 weightFiles.append(WeightFileSummary(
                     fileName: fileName, variant: variant, tensorCount: file.tensors.count,
                     parameterCount: file.parameterCount, dtypeCounts: dtypeCounts))

@@ -27,6 +27,12 @@ public enum WeightsError: Error, Equatable, Sendable, CustomStringConvertible {
     case writeFailed(file: String, reason: String)
     case notADiffusersFolder(path: String, reason: String)
     case invalidConfig(file: String, problem: String)
+    /// A component folder holds no safetensors weights under the names diffusers uses.
+    case noWeights(folder: String, expected: String, pickles: [String])
+    /// No full-precision weights and several precision variants: the caller must choose one.
+    case ambiguousVariant(folder: String, expected: String, variants: [String])
+    /// A variant was asked for that no component of the folder has.
+    case variantNotFound(folder: String, variant: String, available: [String])
 
     public var description: String {
         switch self {
@@ -83,6 +89,15 @@ public enum WeightsError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path): not a diffusers model folder: \(reason)"
         case .invalidConfig(let file, let problem):
             return "\(file): \(problem)"
+        case .noWeights(let folder, let expected, let pickles):
+            return "\(folder): no \(expected) (safetensors weights, single or sharded, full precision or a variant)"
+                + (pickles.isEmpty ? "" : "; \(pickles.joined(separator: ", ")) is a PyTorch pickle: convert it to safetensors")
+        case .ambiguousVariant(let folder, let expected, let variants):
+            return "\(folder): no full-precision \(expected) but the variants \(variants.joined(separator: ", ")): "
+                + "choose one (--variant)"
+        case .variantNotFound(let folder, let variant, let available):
+            return "\(folder): no component has \(variant) weights ("
+                + (available.isEmpty ? "the folder has no precision variants" : "variants here: \(available.joined(separator: ", "))") + ")"
         }
     }
 }
