@@ -211,9 +211,9 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
              "c.yaml:7: network.alpha: must be a finite number greater than 0, found -1.0"),
             (minimalTraining + "\ntrain:\n  iterations: 0\n", "c.yaml:7: train.iterations: must be at least 1, found 0"),
             (minimalTraining + "\ntrain:\n  resolution: 500\n",
-             "c.yaml:7: train.resolution: must be a multiple of 8 and at least 64 pixels, found 500"),
-            (minimalTraining + "\ntrain:\n  resolution: 56\n",
-             "c.yaml:7: train.resolution: must be a multiple of 8 and at least 64 pixels, found 56"),
+             "c.yaml:7: train.resolution: must be a positive multiple of 8 pixels, found 500"),
+            (minimalTraining + "\ntrain:\n  resolution: 0\n",
+             "c.yaml:7: train.resolution: must be a positive multiple of 8 pixels, found 0"),
             (minimalTraining + "\ntrain:\n  iterations: 100\n  warmup_steps: 100\n",
              "c.yaml:8: train.warmup_steps: must be less than iterations (100), found 100"),
             (minimalTraining + "\ntrain:\n  partial_denoise_guidance: -1\n",
@@ -248,7 +248,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
 
         let generation = "model: {path: m, family: sd1}\nprompts: [a]\n"
         let generationCases: [(String, String)] = [
-            (generation + "width: 500\n", "c.yaml:3: width: must be a multiple of 8 and at least 64 pixels, found 500"),
+            (generation + "width: 500\n", "c.yaml:3: width: must be a positive multiple of 8 pixels, found 500"),
             (generation + "scheduler: ddim\nkarras: true\n",
              "c.yaml:4: karras: Karras sigmas need euler, euler-a or dpmpp-2m, not ddim"),
             (generation + "scheduler: plms\n",

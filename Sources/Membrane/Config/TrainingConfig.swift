@@ -1,4 +1,5 @@
 import Diffusion
+import Foundation
 
 /// Everything one membrane training run needs (METHOD.md §1–2). Defaults follow the method and the reference
 /// implementation's published settings; `configs/` holds commented examples.
@@ -47,6 +48,13 @@ public struct TrainingConfig: YAMLConfigFile, Sendable, Equatable {
     public var resolution: TrainingResolution {
         if let range = train.dynamicResolution { return .dynamic(range) }
         return .fixed(train.resolution ?? model.family.nativeResolution)
+    }
+
+    /// The config as one line of JSON with sorted keys (membrane files and checkpoints record it).
+    public func jsonText() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     /// The stem of the files training writes: `save.name`, or one made from the first target.

@@ -1,0 +1,252 @@
+import Diffusion
+import Foundation
+
+/// Trains one membrane with the SPM objective (METHOD.md §2), one step at a time:
+/// 1. draw a concept entry, a size, k ∈ 1…K−1 and x_T; run k DDIM steps with the membrane on, no gradient,
+///    classifier-free guidance on [unconditional, target] → x_k;
+/// 2. query every prediction at the timestep x_k really has (the reference queried 33–42 steps noisier);
+/// 3. ONE frozen batched call over [positive, neutral, anchors];
+/// 4. ONE call with the membrane on and gradients over [target, anchors];
+/// 5. loss = MSE(ε′_t, ε_n − η(ε_p − ε_n)) + λ·MSE(ε′_a, ε_a); backward into the membrane's factors only.
+/// Text embeddings of the config's prompts are computed once (the text encoders are frozen, so this is exact).
+public struct MembraneTrainer: Sendable {
+    public let config: TrainingConfig
+    public private(set) var state: TrainingState
+    let models: PipelineModels
+    let concepts: [ConceptConditioning]
+    let samplers: [AnchorSampler]
+    let denoising: any NoiseSchedule
+    let learningRates: LearningRateSchedule
+    let sizes: [Int]
+
+    struct ConceptConditioning: Sendable {
+        let target, positive, neutral, unconditional: PromptConditioning
+    }
+
+    /// Checks that `config` can run on `models` and prepares the text conditionings and anchor pools; the
+    /// membrane starts fresh (see `resume(from:)`).
+    public init(config: TrainingConfig, models: PipelineModels) throws {
+        try config.validate()
+        let family = config.model.family
+        guard family.isSDXLArchitecture == (models.architecture == .sdxl) else {
+            throw TrainingError.familyMismatch(family: family, architecture: models.architecture)
+        }
+        guard config.train.precision == .fp32 else { throw TrainingError.unsupportedPrecision(config.train.precision) }
+        let sizes: [Int]
+        switch config.resolution {
+        case .fixed(let size): sizes = [size]
+        case .dynamic(let range): sizes = range.sizes
+        }
+        for size in sizes where size % models.sizeMultiple != 0 {
+            throw TrainingError.resolution(size: size, multiple: models.sizeMultiple)
+        }
+        self.config = config
+        self.models = models
+        self.sizes = sizes
+        // clip_skip counts from the end with 1 = the last layer; the engine's clipSkip counts layers skipped.
+        let clipSkip = config.model.clipSkip.map { $0 - 1 }
+        concepts = config.concepts.map { entry in
+            ConceptConditioning(target: models.encode(prompt: entry.target, clipSkip: clipSkip),
+                                positive: models.encode(prompt: entry.positive, clipSkip: clipSkip),
+                                neutral: models.encode(prompt: entry.neutral, clipSkip: clipSkip),
+                                unconditional: models.encode(prompt: entry.unconditional, clipSkip: clipSkip))
+        }
+        let needsVocabulary = config.concepts.contains { $0.anchorSampler == .vocabulary && $0.anchorsPerStep > 0 }
+        let vocabulary = needsVocabulary
+            ? AnchorSampler.vocabulary(models: models, seed: config.train.seed, clipSkip: clipSkip) : nil
+        samplers = config.concepts.map { $0.anchorSampler == .vocabulary ? vocabulary ?? .isotropic : .isotropic }
+        denoising = try makeNoiseSchedule(.ddim, config: models.scheduler, steps: config.train.denoiseSteps)
+        let schedule = config.train
+        learningRates = LearningRateSchedule(base: Float(schedule.learningRate), kind: schedule.lrSchedule,
+                                             warmupSteps: schedule.effectiveWarmupSteps, totalSteps: schedule.iterations,
+                                             restarts: schedule.restarts)
+        let weights = MembraneWeights(unet: models.unet, rank: config.network.rank, alpha: Float(config.network.alpha),
+                                      seed: config.train.seed)
+        state = TrainingState(step: 0, weights: weights,
+                              optimizer: Optimizer(kind: schedule.optimizer, weightDecay: Float(schedule.weightDecay),
+                                                   parameters: weights.parameters))
+    }
+
+    /// Continues from a checkpoint's state (it must come from the same config: see `TrainingCheckpoint`).
+    public mutating func resume(from saved: TrainingState) throws {
+        guard saved.weights.layers.map(\.path) == state.weights.layers.map(\.path),
+              saved.weights.rank == state.weights.rank else {
+            throw TrainingError.checkpointMismatch("its membrane layers or rank differ from this model and config")
+        }
+        state = saved
+    }
+
+    public var isFinished: Bool { state.step >= config.train.iterations }
+
+    /// The losses of one step, before the update it caused.
+    public struct StepResult: Sendable, Equatable {
+        public var step: Int
+        public var loss: Float
+        public var eraseLoss: Float
+        public var anchorLoss: Float
+        public var learningRate: Float
+        public var gradientNorm: Float
+        /// The partial-denoise depth and the image side drawn for the step.
+        public var denoisedSteps: Int
+        public var size: Int
+    }
+
+    /// Runs training step `state.step + 1` and updates the membrane.
+    public mutating func step() throws -> StepResult {
+        let stepIndex = state.step
+        let objective = try objective(drawsOf: stepIndex, weights: state.weights)
+        var gradients = objective.loss.gradients(withRespectTo: objective.leaves).map { $0.toArray() }
+        let gradientNorm = clipGradientNorm(&gradients, maximum: config.train.gradClip.map { Float($0) } ?? .infinity)
+        let learningRate = learningRates.rate(at: stepIndex)
+        var parameters = state.weights.parameters
+        state.optimizer.update(&parameters, gradients: gradients, learningRate: learningRate)
+        state.weights.parameters = parameters
+        state.step += 1
+        return StepResult(step: state.step, loss: objective.loss.scalarValue, eraseLoss: objective.eraseLoss,
+                          anchorLoss: objective.anchorLoss, learningRate: learningRate, gradientNorm: gradientNorm,
+                          denoisedSteps: objective.denoisedSteps, size: objective.size)
+    }
+
+    /// The objective with the draws of step `stepIndex` (concept, size, k, noise, anchors) and the current
+    /// membrane, without updating anything: for measuring progress on fixed draws.
+    public func evaluate(drawsOf stepIndex: Int) throws -> (loss: Float, eraseLoss: Float, anchorLoss: Float) {
+        let objective = try objective(drawsOf: stepIndex, weights: state.weights)
+        return (objective.loss.scalarValue, objective.eraseLoss, objective.anchorLoss)
+    }
+
+    struct Objective {
+        /// erase + λ·anchor, recorded for gradients with respect to `leaves` (the membrane's factors).
+        let loss: Tensor
+        let leaves: [Tensor]
+        let eraseLoss: Float, anchorLoss: Float
+        let denoisedSteps: Int, size: Int
+    }
+
+    /// Steps 1–5 of the method for the draws of step `stepIndex`.
+    func objective(drawsOf stepIndex: Int, weights: MembraneWeights) throws -> Objective {
+        var random = TrainingRandom(seed: config.train.seed, step: stepIndex)
+        let entryIndex = Int(random.next() % UInt64(concepts.count))
+        let entry = config.concepts[entryIndex], prompts = concepts[entryIndex]
+        let size = sizes[Int(random.next() % UInt64(sizes.count))]
+        let k = 1 + Int(random.next() % UInt64(denoising.stepCount - 1))
+        let batch = config.train.batchSize
+        let latentSide = size / models.vae.downscaleFactor
+        let noise = random.gaussian([batch, models.unet.configuration.inChannels, latentSide, latentSide])
+        let anchors = samplers[entryIndex].anchors(count: entry.anchorsPerStep, target: prompts.target, random: &random)
+
+        let membraneOn = try models.unet.attaching(weights.adapters(trainable: false).adapters)
+        let latents = partialDenoise(noise * Float(denoising.initNoiseSigma), steps: k, unet: membraneOn,
+                                     unconditional: prompts.unconditional, target: prompts.target, size: size)
+        let timestep = Float(denoising.timesteps[k])
+
+        // Frozen model, no gradient: ε_p, ε_n and the anchors' ε_a in one call.
+        let frozen = predict(models.unet, latents: latents, timestep: timestep,
+                             prompts: [prompts.positive, prompts.neutral] + anchors, size: size, gates: false)
+        let positive = frozen.narrowed(axis: 0, start: 0, length: batch)
+        let neutral = frozen.narrowed(axis: 0, start: batch, length: batch)
+        let eraseTarget = neutral - (positive - neutral) * Float(entry.eraseGuidance)
+
+        // Membrane on, with gradients: ε′_t and ε′_a in one call.
+        let (adapters, leaves) = weights.adapters(trainable: true)
+        let trained = try models.unet.attaching(adapters)
+        let adapted = predict(trained, latents: latents, timestep: timestep, prompts: [prompts.target] + anchors,
+                              size: size, gates: true)
+        let eraseDifference = adapted.narrowed(axis: 0, start: 0, length: batch) - eraseTarget
+        let eraseLoss = (eraseDifference * eraseDifference).mean()
+        var loss = eraseLoss
+        var anchorLoss: Float = 0
+        if !anchors.isEmpty {
+            let count = anchors.count * batch
+            let difference = adapted.narrowed(axis: 0, start: batch, length: count)
+                - frozen.narrowed(axis: 0, start: 2 * batch, length: count)
+            let anchorTerm = (difference * difference).mean()
+            anchorLoss = anchorTerm.scalarValue
+            loss = loss + anchorTerm * Float(entry.anchorWeight)
+        }
+        return Objective(loss: loss, leaves: leaves, eraseLoss: eraseLoss.scalarValue, anchorLoss: anchorLoss,
+                         denoisedSteps: k, size: size)
+    }
+
+    /// k DDIM steps from `latents` with the membrane on (no gradient), guided on [unconditional, target] —
+    /// or on the target alone when the guidance is 1, where the unconditional branch cancels out.
+    func partialDenoise(_ latents: Tensor, steps: Int, unet: UNet2DConditionModel,
+                        unconditional: PromptConditioning, target: PromptConditioning, size: Int) -> Tensor {
+        let guidance = Float(config.train.partialDenoiseGuidance)
+        let guided = guidance != 1
+        let batch = latents.shape[0]
+        var latents = latents
+        for step in 0..<steps {
+            let input = latents * Float(denoising.modelInputScale(step: step))
+            let timestep = Float(denoising.timesteps[step])
+            var output = predict(unet, latents: input, timestep: timestep,
+                                 prompts: guided ? [unconditional, target] : [target], size: size, gates: true)
+            if guided {
+                let unconditionalOutput = output.narrowed(axis: 0, start: 0, length: batch)
+                let targetOutput = output.narrowed(axis: 0, start: batch, length: batch)
+                output = unconditionalOutput + (targetOutput - unconditionalOutput) * guidance
+            }
+            // DDIM with η = 0 never asks for noise.
+            latents = denoising.advance(latents, output: output, step: step, previousDenoised: nil) {
+                Tensor.zeros(latents.shape)
+            }.latents
+        }
+        return latents
+    }
+
+    /// The UNet's predictions for every prompt × every latent, in one batched call (prompt-major order:
+    /// prompt 0 for all latents, then prompt 1 …). `gates` turns the attached membrane on for every sample.
+    func predict(_ unet: UNet2DConditionModel, latents: Tensor, timestep: Float, prompts: [PromptConditioning],
+                 size: Int, gates: Bool) -> Tensor {
+        let batch = latents.shape[0]
+        let count = prompts.count * batch
+        func repeated(_ tensor: Tensor) -> Tensor {
+            Tensor.concat(Array(repeating: tensor, count: batch), axis: 0)
+        }
+        let context = Tensor.concat(prompts.map { repeated($0.context) }, axis: 0)
+        let sample = Tensor.concat(Array(repeating: latents, count: prompts.count), axis: 0)
+        let added = prompts.first?.pooled == nil ? nil : UNet2DConditionModel.AddedConditions(
+            pooledText: Tensor.concat(prompts.map { repeated($0.pooled!) }, axis: 0),
+            // (original size, crop top-left, target size) of a plain square image, as generation uses.
+            timeIDs: Tensor(Array(repeating: [Float(size), Float(size), 0, 0, Float(size), Float(size)], count: count)
+                .flatMap { $0 }, shape: [count, 6]))
+        return unet(sample, timesteps: Array(repeating: timestep, count: count), context: context, added: added,
+                    gates: gates ? Tensor.ones([count, 1]) : nil)
+    }
+
+    /// The membrane as trained so far, in the file format of FORMATS.md.
+    public func membraneFile(title: String) throws -> MembraneFile {
+        state.weights.membraneFile(family: config.model.family, concepts: config.concepts.map(\.target), title: title,
+                                   trainingConfig: try config.jsonText())
+    }
+}
+
+/// Everything a run needs to continue exactly: the steps done, the membrane, the optimizer (random draws are
+/// a function of the step: `TrainingRandom`).
+public struct TrainingState: Sendable, Equatable {
+    public var step: Int
+    public var weights: MembraneWeights
+    public var optimizer: Optimizer
+}
+
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    case familyMismatch(family: ModelFamily, architecture: CheckpointArchitecture)
+    case unsupportedPrecision(ComputePrecision)
+    case resolution(size: Int, multiple: Int)
+    case checkpointMismatch(String)
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case .familyMismatch(let family, let architecture):
+            return "model.family: \(family.rawValue) expects \(family.isSDXLArchitecture ? "an SDXL" : "an SD1/SD2")-layout model, the model is \(architecture.rawValue)"
+        case .unsupportedPrecision(let precision):
+            return "train.precision: \(precision.rawValue) training is not available yet; use fp32"
+        case .resolution(let size, let multiple):
+            return "train.resolution: \(size) px must be a multiple of \(multiple) for this model"
+        case .checkpointMismatch(let reason):
+            return "checkpoint: cannot resume, \(reason)"
+        case .cancelled:
+            return "training cancelled"
+        }
+    }
+}
