@@ -1,0 +1,92 @@
+import Diffusion
+import Foundation
+import Membrane
+import Testing
+
+/// `spm-workbench train` as a user runs it: a run killed with SIGKILL mid-way and started again with
+/// `--resume` writes the same membrane as a run that was never interrupted; bad input is one line.
+@Suite struct TrainCommandTests {
+    static func writeConfig(in folder: URL, iterations: Int) throws -> URL {
+        let config = """
+            model:
+              path: \(WorkbenchRun.fixtures.appendingPathComponent("tiny-sd1").path)
+              family: sd1
+            concepts:
+              - target: a red apple
+                anchors_per_step: 2
+                anchor_weight: 10
+            train:
+              iterations: \(iterations)
+              learning_rate: 1.0e-2
+              warmup_steps: 2
+              resolution: 16
+              denoise_steps: 8
+              seed: 3
+            save:
+              output: \(folder.path)
+              every: 1
+            """
+        let url = folder.appendingPathComponent("train.yaml")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try config.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    static func tensors(_ url: URL) throws -> [String: [Float]] {
+        let file = try WeightFile.open(url)
+        return try Dictionary(uniqueKeysWithValues: file.tensorNames.map { ($0, try file.floats($0)) })
+    }
+
+    @Test func killedRunResumesToTheUninterruptedResult() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try Self.writeConfig(in: folder, iterations: 30)
+        let straight = folder.appendingPathComponent("straight.safetensors")
+        let run = try WorkbenchRun(["train", config.path, "--out", straight.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("step 30/30"))
+
+        let resumed = folder.appendingPathComponent("resumed.safetensors")
+        let checkpoint = folder.appendingPathComponent("resumed.checkpoint.safetensors")
+        let log = folder.appendingPathComponent("resumed.jsonl")
+        let process = Process()
+        process.executableURL = WorkbenchRun.executable
+        process.arguments = ["train", config.path, "--out", resumed.path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill it once a few steps are logged (a checkpoint is written every step), well before the end.
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            let lines = (try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 4 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+        #expect(FileManager.default.fileExists(atPath: checkpoint.path))
+        #expect(!FileManager.default.fileExists(atPath: resumed.path))
+
+        let again = try WorkbenchRun(["train", config.path, "--out", resumed.path, "--resume"])
+        #expect(again.status == 0, "\(again.standardError)")
+        #expect(!again.standardError.contains("step 1/30"))  // it did not start over
+        #expect(try Self.tensors(resumed) == Self.tensors(straight))
+    }
+
+    @Test func badInputIsOneLine() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try Self.writeConfig(in: folder, iterations: 4)
+        for (arguments, message) in [
+            (["--resolution", "20"], "train.resolution: must be a positive multiple of 8 pixels, found 20"),
+            (["--model", WorkbenchRun.fixtures.appendingPathComponent("tiny-sd1/unet/config.json").path], "config.json"),
+            (["--iterations", "0"], "train.iterations: must be at least 1, found 0"),
+            (["--model", folder.appendingPathComponent("missing").path], "missing"),
+        ] {
+            let run = try WorkbenchRun(["train", config.path] + arguments)
+            #expect(run.status != 0)
+            let lines = run.standardError.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].contains(message), "\(arguments): \(run.standardError)")
+        }
+    }
+}
