@@ -2,4 +2,5 @@ import ArgumentParser
 import Diffusion
 
 ComputeEnvironment.ensureFastBLASKernels()
+ComputeEnvironment.keepFreedMemoryForReuse()
 SPMWorkbench.main()

@@ -2,7 +2,9 @@
 /// Queries are processed in chunks so the score matrix never exceeds `scoreElementBudget` elements, which keeps
 /// SD1.5 at 512 px (4096 tokens) within a few hundred MiB per call.
 public enum Attention {
-    public static let scoreElementBudget = 1 << 24
+    /// 16 MiB of scores per chunk: under glibc's largest mmap threshold, so chunk buffers are reused from the
+    /// heap rather than mapped afresh (see `ComputeEnvironment.keepFreedMemoryForReuse`).
+    public static let scoreElementBudget = 1 << 22
 
     /// `causal`: position i attends to positions ≤ i only (CLIP's text transformer).
     ///
@@ -33,13 +35,14 @@ public enum Attention {
                 if let accumulated = gradientValue {
                     gradientValue = accumulated + Tensor.matmul(probabilities.transposed(), outputGradient)
                 }
+                // dS without the scale; the scale goes onto the small [tokens, headDim] factors instead.
                 let scoreGradient = probabilities * (Tensor.matmul(outputGradient, v.transposed())
-                    - rowDot.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)) * chunks.scale
+                    - rowDot.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count))
                 if let accumulated = gradientKey {
-                    let queries = q.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)
+                    let queries = chunks.scaledQuery.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)
                     gradientKey = accumulated + Tensor.matmul(scoreGradient.transposed(), queries)
                 }
-                return Tensor.matmul(scoreGradient, k)
+                return Tensor.matmul(scoreGradient, k) * chunks.scale
             }
             return [needs[0] ? gradientQuery : nil, gradientKey, gradientValue]
         }
@@ -47,7 +50,8 @@ public enum Attention {
 
     /// The query axis cut into chunks whose score matrices hold at most `scoreBudget` elements.
     private struct QueryChunks {
-        let query: Tensor, keyTransposed: Tensor
+        /// q / √d: scaling the [tokens, headDim] queries costs far less than scaling the scores.
+        let scaledQuery: Tensor, keyTransposed: Tensor
         let causal: Bool
         let scale: Float
         let chunkLength: Int
@@ -55,17 +59,17 @@ public enum Attention {
         init(query: Tensor, key: Tensor, causal: Bool, scoreBudget: Int) {
             let (batch, heads, queries, headDim) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
             let keys = key.shape[2]
-            self.query = query
+            scale = 1 / Float(headDim).squareRoot()
+            scaledQuery = query * scale
             keyTransposed = key.transposed()
             self.causal = causal
-            scale = 1 / Float(headDim).squareRoot()
             chunkLength = Swift.max(1, Swift.min(queries, scoreBudget / Swift.max(1, batch * heads * keys)))
         }
 
         /// softmax(q kᵀ / √d + mask) for the queries in `chunk`: [batch, heads, chunk, keys].
         func probabilities(_ chunk: Range<Int>) -> Tensor {
-            var scores = Tensor.matmul(query.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count),
-                                       keyTransposed) * scale
+            var scores = Tensor.matmul(scaledQuery.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count),
+                                       keyTransposed)
             if causal {
                 scores = scores + causalMask(queryStart: chunk.lowerBound, queries: chunk.count,
                                              keys: keyTransposed.shape[3])
@@ -75,7 +79,7 @@ public enum Attention {
 
         /// `body`'s results for each chunk in order, concatenated along the query axis.
         func concatenated(_ body: (Range<Int>) -> Tensor) -> Tensor {
-            let queries = query.shape[2]
+            let queries = scaledQuery.shape[2]
             let pieces = Swift.stride(from: 0, to: queries, by: chunkLength).map {
                 body($0..<Swift.min($0 + chunkLength, queries))
             }

@@ -65,13 +65,37 @@ public struct PipelineModels: Sendable {
             throw WeightsError.variantNotFound(folder: folder.path, variant: variant, available: available.sorted())
         }
         var opened: [(weights: ComponentWeights, reader: ParameterReader)] = []
-        func weights(_ component: String) throws -> ParameterReader {
+        var models = try build(folder: folder, modelIndex: modelIndex) { component in
             let weights = try ComponentWeights.open(folder: folder.appendingPathComponent(component),
                                                     stem: stems[component, default: "model"], variant: variant)
             let reader = ParameterReader(componentFiles: weights.files, checkingOnly: checkingOnly)
             opened.append((weights, reader))
             return reader
         }
+        models.loadReport = LoadReport(components: opened.map { $0.reader.report(component: $0.weights.component, variant: $0.weights.variant) })
+        return models
+    }
+
+    /// The models a diffusers config folder describes, with seeded random weights instead of checkpoint
+    /// files: full-size models from their real configs (e.g. `bundledConfigFolder`) for benchmarks and
+    /// memory checks, with no weights on disk.
+    public static func randomWeights(configFolder folder: URL, seed: UInt64) throws -> PipelineModels {
+        let modelIndex = try JSONValue(contentsOf: folder.appendingPathComponent("model_index.json"))
+        var readers: [(component: String, reader: ParameterReader)] = []
+        var models = try build(folder: folder, modelIndex: modelIndex) { component in
+            readers.append((component, ParameterReader(randomWithSeed: seed)))
+            return readers[readers.count - 1].reader
+        }
+        // The report counts each component's parameters (all made up, none read).
+        models.loadReport = LoadReport(components: readers.map { $0.reader.report(component: $0.component) })
+        return models
+    }
+
+    /// Builds every component from the folder's configs and tokenizers, taking each one's parameters from
+    /// `weights(component folder name)`.
+    private static func build(folder: URL, modelIndex: JSONValue,
+                              weights: (String) throws -> ParameterReader) throws -> PipelineModels {
+        let hasSecondEncoder = modelIndex["text_encoder_2"]?.arrayValue?.first?.stringValue != nil
         let unetConfig = try UNetConfiguration.load(from: folder.appendingPathComponent("unet/config.json"))
         let vaeConfig = try AutoencoderConfiguration.load(from: folder.appendingPathComponent("vae/config.json"))
         let textConfig = try TextEncoderConfiguration.load(from: folder.appendingPathComponent("text_encoder/config.json"))
@@ -90,7 +114,6 @@ public struct PipelineModels: Sendable {
             models.tokenizer2 = try CLIPTokenizer.load(folder: folder.appendingPathComponent("tokenizer_2"), defaultPadToken: "!")
             models.textEncoder2 = try CLIPTextModel(configuration: config2, parameters: try weights("text_encoder_2"))
         }
-        models.loadReport = LoadReport(components: opened.map { $0.reader.report(component: $0.weights.component, variant: $0.weights.variant) })
         return models
     }
 

@@ -17,7 +17,8 @@ public struct MembraneTrainer: Sendable {
     let samplers: [AnchorSampler]
     let denoising: any NoiseSchedule
     let learningRates: LearningRateSchedule
-    let sizes: [Int]
+    /// The image sides training draws from (one unless the config asks for dynamic resolution).
+    public let sizes: [Int]
 
     struct ConceptConditioning: Sendable {
         let target, positive, neutral, unconditional: PromptConditioning

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Membrane
+
+/// `spm-bench train`: seconds per training iteration of the SPM objective with the reference's settings
+/// (rank 1, 4 isotropic anchors, 30 denoising steps, CFG 3 in the partial denoise), on a model built from a
+/// config folder with seeded random weights, with the UNet samples each iteration ran and the peak RSS.
+struct TrainBenchmark: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time training iterations on a model with random weights (JSON).")
+
+    @Option(help: "A diffusers config folder (configs only), or sd15 / sd21 / sdxl for the bundled configs.")
+    var model = "benchmarks/models/tiny-sd1-reference"
+
+    @Option(help: "Training image side in pixels.")
+    var resolution: Int?
+
+    @Option(help: "Dynamic resolution as MIN,MAX (step 64), drawn per iteration as the reference's buckets.")
+    var dynamic: String?
+
+    @Option(help: "Timed iterations (after one warm-up iteration).")
+    var iterations = 10
+
+    @Option(help: "Threads.")
+    var threads = 2
+
+    struct Report: Encodable {
+        let benchmark = "spm training iteration fp32"
+        let model: String
+        let unetParameters: Int
+        let sizes: [Int]
+        let iterations: Int
+        let threads: Int
+        let meanSeconds: Double
+        let secondsPerIteration: [Double]
+        let meanUNetSamples: Double
+        let peakRSSGiB: Double
+    }
+
+    func run() throws {
+        ComputeEnvironment.setThreadCount(threads)
+        let folder = try CheckpointArchitecture.allCases.first { $0.bundledConfigName == model }
+            .map { try PipelineModels.bundledConfigFolder($0) } ?? URL(fileURLWithPath: model)
+        let models = try PipelineModels.randomWeights(configFolder: folder, seed: 1)
+        let family: ModelFamily = models.architecture == .sdxl ? .sdxl : models.architecture == .sd2 ? .sd2 : .sd1
+        var schedule = TrainingSchedule(iterations: iterations + 1, warmupSteps: 0, seed: 1)
+        if let dynamic {
+            let bounds = dynamic.split(separator: ",").compactMap { Int($0) }
+            guard bounds.count == 2 else { throw ValidationError("--dynamic \(dynamic): expected MIN,MAX") }
+            schedule.dynamicResolution = DynamicResolution(min: bounds[0], max: bounds[1])
+        } else {
+            schedule.resolution = resolution ?? models.nativeImageSize
+        }
+        let config = TrainingConfig(model: ModelSource(path: folder.path, family: family),
+                                    concepts: [ConceptEntry(target: "a photo of a dog")], train: schedule)
+        var trainer = try MembraneTrainer(config: config, models: models)
+        let clock = ContinuousClock()
+        var seconds: [Double] = []
+        var samples: [Int] = []
+        for index in 0...iterations {
+            var result: MembraneTrainer.StepResult?
+            let elapsed = try clock.measure { result = try trainer.step() }
+            guard index > 0, let result else { continue }  // the first iteration warms caches and allocators
+            seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            // k guided denoising steps (2 samples each), the frozen call (positive, neutral, anchors), the
+            // membrane call (target, anchors).
+            let anchors = config.concepts[0].anchorsPerStep
+            samples.append(2 * result.denoisedSteps + (2 + anchors) + (1 + anchors))
+        }
+        try printJSON(Report(model: model, unetParameters: models.loadReport.components.first { $0.name == "unet" }?.appliedParameters ?? 0, sizes: trainer.sizes,
+                             iterations: iterations, threads: threads,
+                             meanSeconds: seconds.reduce(0, +) / Double(seconds.count),
+                             secondsPerIteration: seconds.map { ($0 * 1000).rounded() / 1000 },
+                             meanUNetSamples: Double(samples.reduce(0, +)) / Double(samples.count),
+                             peakRSSGiB: peakResidentGiB()))
+    }
+}
