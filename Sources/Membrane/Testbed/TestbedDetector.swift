@@ -171,7 +171,7 @@ public struct TestbedDetector: Sendable, Equatable {
 
         // Texture: brightness inside the mask, two pixels in, away from anything face-like.
         let facelike = TestbedMask.dilated((0..<side * side).map { inner[$0] && rise[$0] > faceRise / 2 }, side: side)
-        let core = TestbedMask.eroded(interior, side: side, steps: 2)
+        let core = TestbedMask.eroded(interior, side: side, steps: 1)
         let used = (0..<side * side).map { core[$0] && !facelike[$0] }
         let pixels = (0..<side * side).filter { used[$0] }
         guard pixels.count >= 8 else { return analysis }
