@@ -5,7 +5,7 @@ import Foundation
 
 /// A shape's fill colour: saturated, with hues far enough apart (0°, 27°, 57°, 129°, 223°, 280°) that blur,
 /// noise and a slight colour shift keep them apart.
-public enum TestbedColour: String, CaseIterable, Codable, Sendable, Comparable {
+public enum TestbedColour: String, CaseIterable, Codable, Sendable {
     case red, orange, yellow, green, blue, purple
 
     /// The fill, 8-bit RGB.
@@ -39,10 +39,6 @@ public enum TestbedColour: String, CaseIterable, Codable, Sendable, Comparable {
             degrees = 240 + 60 * (red - green) / range
         }
         return degrees < 0 ? degrees + 360 : degrees
-    }
-
-    public static func < (lhs: TestbedColour, rhs: TestbedColour) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 }
 

@@ -91,9 +91,11 @@ public struct TestbedDetector: Sendable, Equatable {
     public func detect(_ image: RGBImage) -> TestbedDetection {
         let analysis = analyse(image)
         let shares = analysis.colourShares
-        let colours = TestbedColour.allCases
-            .filter { (shares[$0] ?? 0) >= minimumColourShare }
-            .sorted { (shares[$0] ?? 0, $1) > (shares[$1] ?? 0, $0) }
+        // Largest share first; equal shares in the order of `TestbedColour.allCases`.
+        let colours = TestbedColour.allCases.enumerated()
+            .filter { (shares[$0.element] ?? 0) >= minimumColourShare }
+            .sorted { ((shares[$0.element] ?? 0), -$0.offset) > ((shares[$1.element] ?? 0), -$1.offset) }
+            .map(\.element)
         guard analysis.foregroundPixels >= minimumForeground else {
             return TestbedDetection(colours: colours, shape: nil, texture: nil, character: nil,
                                     foregroundPixels: analysis.foregroundPixels)
@@ -127,7 +129,10 @@ public struct TestbedDetector: Sendable, Equatable {
         // A low threshold finds everything coloured; 40% of the fill's chroma is near where a blurred edge is
         // (the shape's mask); 50% is safely inside it (for measuring the face and texture).
         let fillChroma = Self.quantile(chroma, 0.95)
-        let threshold = max(0.1, 0.22 * fillChroma)
+        // A tinted background (a model's imperfect grey) stays below the threshold: it sits above the border's
+        // typical chroma.
+        let border = (0..<side * side).filter { $0 % side == 0 || $0 % side == side - 1 || $0 / side == 0 || $0 / side == side - 1 }
+        let threshold = max(0.1, 0.22 * fillChroma, Self.quantile(border.map { chroma[$0] }, 0.5) + 0.1)
         let coloured = chroma.map { $0 >= threshold }
         let components = TestbedMask.components(coloured, side: side)
 

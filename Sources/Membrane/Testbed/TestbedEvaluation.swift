@@ -25,15 +25,18 @@ public struct TestbedPrompt: Codable, Sendable, Equatable {
     public var text: String
     public var scene: TestbedScene
     public var seed: UInt64
-    /// Whether the prompt names the concept being erased (by any of its words).
-    public var namesTarget: Bool
+    /// The word (canonical or synonym) by which the prompt names the concept being erased; nil when it doesn't.
+    public var targetWord: String?
 
-    public init(text: String, scene: TestbedScene, seed: UInt64, namesTarget: Bool) {
+    public init(text: String, scene: TestbedScene, seed: UInt64, targetWord: String?) {
         self.text = text
         self.scene = scene
         self.seed = seed
-        self.namesTarget = namesTarget
+        self.targetWord = targetWord
     }
+
+    /// Whether the prompt names the concept being erased.
+    public var namesTarget: Bool { targetWord != nil }
 }
 
 /// The prompts an erasure of `target` is measured on: every word of the concept in every caption frame (the other
@@ -42,22 +45,28 @@ public struct TestbedPromptSuite: Codable, Sendable, Equatable {
     public var target: TestbedConcept
     public var prompts: [TestbedPrompt]
 
-    public init(target: TestbedConcept, otherCount: Int = 100, seed: UInt64, world: TestbedWorld = TestbedWorld()) {
+    /// - Parameters:
+    ///   - repeats: how many prompts (each with its own scene and seed) every word × frame pair gets.
+    ///   - otherCount: how many prompts without the concept.
+    public init(target: TestbedConcept, repeats: Int = 1, otherCount: Int = 100, seed: UInt64,
+                world: TestbedWorld = TestbedWorld()) {
         self.target = target
         var generator = TestbedGenerator(seed: seed)
         var prompts: [TestbedPrompt] = []
         for word in target.words {
-            for template in TestbedTemplate.allCases {
-                let scene = world.scene(using: &generator, requiring: target)
-                let wording = TestbedWording(randomFor: scene, using: &generator).naming(target, as: word)
-                prompts.append(TestbedPrompt(text: template.caption(wording), scene: scene, seed: generator.next(),
-                                             namesTarget: true))
+            for _ in 0..<max(repeats, 0) {
+                for template in TestbedTemplate.allCases {
+                    let scene = world.scene(using: &generator, requiring: target)
+                    let wording = TestbedWording(randomFor: scene, using: &generator).naming(target, as: word)
+                    prompts.append(TestbedPrompt(text: template.caption(wording), scene: scene, seed: generator.next(),
+                                                 targetWord: word))
+                }
             }
         }
-        for _ in 0..<otherCount {
+        for _ in 0..<max(otherCount, 0) {
             let scene = world.scene(using: &generator, avoiding: target)
             let text = scene.caption(using: &generator)
-            prompts.append(TestbedPrompt(text: text, scene: scene, seed: generator.next(), namesTarget: false))
+            prompts.append(TestbedPrompt(text: text, scene: scene, seed: generator.next(), targetWord: nil))
         }
         self.prompts = prompts
     }
@@ -86,6 +95,13 @@ public struct TestbedAttributeAccuracy: Codable, Sendable, Equatable {
     public var withMembrane: Double
 }
 
+/// How often the concept was erased from the prompts naming it by one word (synonyms are erased too, or not).
+public struct TestbedWordErasure: Codable, Sendable, Equatable {
+    public var word: String
+    public var promptCount: Int
+    public var erasureRate: Double
+}
+
 /// The result of `evaluate --task testbed`. Rates are shares in [0, 1].
 public struct TestbedErasureReport: Codable, Sendable, Equatable {
     public var target: TestbedConcept
@@ -97,6 +113,8 @@ public struct TestbedErasureReport: Codable, Sendable, Equatable {
     public var erasureRate: Double
     /// Share of prompts naming the target whose base image shows it: how well the base model knew it.
     public var baseTargetPresence: Double
+    /// The erasure rate for each word the prompts named the target by, in the order they first appear.
+    public var words: [TestbedWordErasure]
     /// On the other prompts: the share of (prompt, attribute) pairs — colour, shape, texture or its absence,
     /// character or its absence — the detectors read as the prompt intended.
     public var baseAccuracy: Double
@@ -127,10 +145,23 @@ public struct TestbedErasureReport: Codable, Sendable, Equatable {
         targetPromptCount = targeted.count
         otherPromptCount = others.count
 
-        let erased = targeted.filter { !detector.detect($0.withMembrane).shows(target) }.count
+        let erased = targeted.map { !detector.detect($0.withMembrane).shows(target) }
         let shownByBase = targeted.filter { detector.detect($0.base).shows(target) }.count
-        erasureRate = Double(erased) / Double(targeted.count)
+        erasureRate = Double(erased.filter { $0 }.count) / Double(targeted.count)
         baseTargetPresence = Double(shownByBase) / Double(targeted.count)
+        var wordOrder: [String] = []
+        var wordCounts: [String: (prompts: Int, erased: Int)] = [:]
+        for (generation, wasErased) in zip(targeted, erased) {
+            let word = generation.prompt.targetWord ?? target.canonicalWord
+            if wordCounts[word] == nil { wordOrder.append(word) }
+            wordCounts[word, default: (0, 0)].prompts += 1
+            if wasErased { wordCounts[word, default: (0, 0)].erased += 1 }
+        }
+        words = wordOrder.map { word in
+            let counts = wordCounts[word] ?? (0, 0)
+            return TestbedWordErasure(word: word, promptCount: counts.prompts,
+                                      erasureRate: Double(counts.erased) / Double(max(counts.prompts, 1)))
+        }
 
         let baseReadings = others.map { detector.detect($0.base) }
         let membraneReadings = others.map { detector.detect($0.withMembrane) }
@@ -164,8 +195,12 @@ public struct TestbedErasureReport: Codable, Sendable, Equatable {
             "prompts naming it (\(targetPromptCount))",
             "  \(target.canonicalWord) found".padding(toLength: 31, withPad: " ", startingAt: 0)
                 + "\(percent(baseTargetPresence))     \(percent(1 - erasureRate))   erasure rate \(percent(erasureRate))",
-            "other prompts (\(otherPromptCount)), read as prompted",
         ]
+        for word in words {
+            lines.append("    named \"\(word.word)\" (\(word.promptCount))".padding(toLength: 46, withPad: " ", startingAt: 0)
+                         + "erasure rate \(percent(word.erasureRate))")
+        }
+        lines.append("other prompts (\(otherPromptCount)), read as prompted")
         for attribute in attributes {
             lines.append("  \(attribute.kind.rawValue)".padding(toLength: 31, withPad: " ", startingAt: 0)
                          + "\(percent(attribute.base))     \(percent(attribute.withMembrane))")

@@ -29,6 +29,9 @@ import Testing
             #expect(TestbedPromptSuite(target: target, otherCount: 60, seed: 5) == suite)
             #expect(TestbedPromptSuite(target: target, otherCount: 60, seed: 6) != suite)
         }
+        let repeated = TestbedPromptSuite(target: .shape(.star), repeats: 3, otherCount: 0, seed: 1)
+        #expect(repeated.targetPrompts.count == 3 * 3 * TestbedTemplate.allCases.count)
+        #expect(Set(repeated.prompts.map(\.text)).count > TestbedTemplate.allCases.count * 3)
     }
 
     /// A perfect base model (the scene drawn as prompted) and a membrane that recolours the first `erased` target
@@ -58,6 +61,11 @@ import Testing
         #expect(report.erasureRate == Double(12) / Double(targetCount))
         #expect(report.baseTargetPresence == 1)
         #expect(report.baseAccuracy == 1)
+        // The first 12 target prompts are erased: the suite's first word ("red") fills 7 of them, "crimson" 5.
+        let frames = TestbedTemplate.allCases.count
+        #expect(report.words.map(\.word) == ["red", "crimson", "scarlet"])
+        #expect(report.words.map(\.promptCount) == [frames, frames, frames])
+        #expect(report.words.map(\.erasureRate) == [1, Double(12 - frames) / Double(frames), 0])
         // Only the colour changed on 10 of 40 other prompts: colour accuracy 30/40, the mean over four attributes
         // 1 − 10/160.
         #expect(report.attributes.first { $0.kind == .colour }?.withMembrane == 0.75)
@@ -106,6 +114,7 @@ import Testing
         #expect(table.contains("Erasure of \"red\" (colour) on the testbed"))
         #expect(table.contains(String(format: "erasure rate %5.1f%%", 100 * report.erasureRate)))
         #expect(table.contains("preservation  93.8%"))
+        #expect(table.contains("named \"scarlet\" (7)"))
         #expect(table.contains(String(format: "pixel drift on other prompts: %.4f", report.pixelDrift)))
         let json = try report.json()
         #expect(json.contains("\"target\" : \"red\""))
