@@ -61,7 +61,7 @@ public struct TestbedDetection: Codable, Sendable, Equatable {
 ///   mask's box and searched over small size and position changes;
 /// - character: face features are near-white, which no fill or texture is: pixels inside the mask whose darkest
 ///   channel rises well above the fill's;
-/// - texture: inside the eroded mask (face excluded), how well each texture's pattern (stripes, dot grid — fitted
+/// - texture: a pixel inside the mask (face excluded), how well each texture's pattern (stripes, dot grid — fitted
 ///   over its offsets) explains the brightness, and how much darker it is.
 /// Images of another size are area-resampled to 32×32 first.
 public struct TestbedDetector: Sendable, Equatable {
@@ -126,11 +126,11 @@ public struct TestbedDetector: Sendable, Equatable {
         var analysis = Analysis()
         let smoothed = planes.smoothed()
         let chroma = (0..<side * side).map { smoothed.maximum($0) - smoothed.minimum($0) }
-        // A low threshold finds everything coloured; 40% of the fill's chroma is near where a blurred edge is
-        // (the shape's mask); 50% is safely inside it (for measuring the face and texture).
+        // Three cuts of the chroma, relative to the fill's: a low one (22%) finds everything coloured, including a
+        // blurred star's points; 40% is near where a blurred edge is (the shape's mask); 50% is safely inside it
+        // (where the face and texture are measured). The low cut also stays above the border's typical chroma,
+        // so a tinted background (a model's imperfect grey) is not taken for a shape.
         let fillChroma = Self.quantile(chroma, 0.95)
-        // A tinted background (a model's imperfect grey) stays below the threshold: it sits above the border's
-        // typical chroma.
         let border = (0..<side * side).filter { $0 % side == 0 || $0 % side == side - 1 || $0 / side == 0 || $0 / side == side - 1 }
         let threshold = max(0.1, 0.22 * fillChroma, Self.quantile(border.map { chroma[$0] }, 0.5) + 0.1)
         let coloured = chroma.map { $0 >= threshold }
@@ -174,10 +174,9 @@ public struct TestbedDetector: Sendable, Equatable {
         }
         analysis.facePixels = (0..<side * side).filter { inner[$0] && rise[$0] > faceRise }.count
 
-        // Texture: brightness inside the mask, two pixels in, away from anything face-like.
+        // Texture: brightness a pixel inside the mask, away from anything face-like.
         let facelike = TestbedMask.dilated((0..<side * side).map { inner[$0] && rise[$0] > faceRise / 2 }, side: side)
-        let core = TestbedMask.eroded(interior, side: side, steps: 1)
-        let used = (0..<side * side).map { core[$0] && !facelike[$0] }
+        let used = (0..<side * side).map { inner[$0] && !facelike[$0] }
         let pixels = (0..<side * side).filter { used[$0] }
         guard pixels.count >= 8 else { return analysis }
         let brightness = TestbedPlanes.smoothed((0..<side * side).map { planes.maximum($0) }, within: used, side: side)

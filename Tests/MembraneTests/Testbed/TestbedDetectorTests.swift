@@ -62,6 +62,20 @@ import Testing
         #expect(detection.shows(.colour(.yellow)) && !detection.shows(.colour(.red)))
     }
 
+    @Test func aTintedBackgroundIsNotTakenForTheShape() {
+        // A red circle on a bluish-grey background (chroma 0.2, above the fill-relative cut of 0.22 × 0.71) reads
+        // as a red circle, nothing blue.
+        var image = TestbedScene(shape: .circle, colour: .red, background: .lightGrey).render()
+        for index in stride(from: 0, to: image.pixels.count, by: 3) where image.pixels[index] == 195 {
+            image.pixels[index] = 170
+            image.pixels[index + 1] = 180
+            image.pixels[index + 2] = 211
+        }
+        let detection = TestbedDetector().detect(image)
+        #expect(detection.colours == [.red])
+        #expect(detection.shape == .circle)
+    }
+
     @Test func largerImagesAreResampledFirst() {
         let world = TestbedWorld()
         let detector = TestbedDetector()
