@@ -198,7 +198,7 @@ public struct TestbedDetector: Sendable, Equatable {
 
     /// The offsets tried when fitting a texture: half a pixel apart for stripes, a pixel apart for dots.
     static func patternOffsets(_ texture: TestbedTexture) -> [(Double, Double)] {
-        let steps = Int(TestbedStyle.patternPeriod)
+        let steps = Int(TestbedStyle.period(texture))
         switch texture {
         case .striped: return (0..<2 * steps).map { (0, Double($0) / 2) }
         case .dotted: return (0..<steps * steps).map { (Double($0 % steps), Double($0 / steps)) }

@@ -101,9 +101,18 @@ enum TestbedStyle {
     static let textureShade = 0.55
     /// Face features are this grey level (near white: no fill or texture is that light).
     static let faceLevel = 240.0
-    /// Stripes and dot grids repeat every this many pixels (at 32×32).
-    static let patternPeriod = 6.0
-    static let dotRadius = 1.5
+    /// Stripes repeat every this many pixels (at 32×32), half dark: coarse enough to survive a blur.
+    static let stripePeriod = 8.0
+    /// Dots sit on a square grid this many pixels apart (finer than stripes, so even a star shows a few).
+    static let dotPeriod = 6.0
+    static let dotRadius = 1.7
+
+    static func period(_ texture: TestbedTexture) -> Double {
+        switch texture {
+        case .striped: stripePeriod
+        case .dotted: dotPeriod
+        }
+    }
 
     /// Star vertices (outer radius 1, inner 0.55 — a fat star, so blur keeps its points — a point up), the circumcentre moved down by 0.0955 so the
     /// star's box is centred. cos/sin of multiples of 18° are written out rather than computed.
@@ -179,21 +188,21 @@ enum TestbedStyle {
         let faceSize = placement.scale * geometry.size
         let fx = ((x - geometry.centreX) / geometry.size - placement.u) * geometry.size / faceSize
         let fy = ((y - geometry.centreY) / geometry.size - placement.v) * geometry.size / faceSize
-        // Eyes: discs at (±0.38, −0.28), radius 0.17 (at least ~1.1 px).
-        let eyeRadius = max(0.17, 1.1 / faceSize)
+        // Eyes: discs at (±0.38, −0.28), radius 0.2 (at least 1.2 px).
+        let eyeRadius = max(0.2, 1.2 / faceSize)
         for side in [-0.38, 0.38] {
             let dx = fx - side, dy = fy + 0.28
             if dx * dx + dy * dy <= eyeRadius * eyeRadius { return true }
         }
         // Mouth: the lower part of a ring of radius 0.5 around the face centre.
-        let mouthHalfWidth = max(0.085, 0.6 / faceSize)
+        let mouthHalfWidth = max(0.1, 0.65 / faceSize)
         let distance = (fx * fx + fy * fy).squareRoot()
         return fy >= 0.2 && abs(distance - 0.5) <= mouthHalfWidth
     }
 
     /// Whether `(x, y)` is on the texture's dark part (stripes: horizontal bands; dots: a square grid).
     static func patternContains(_ texture: TestbedTexture, geometry: TestbedGeometry, x: Double, y: Double) -> Bool {
-        let period = patternPeriod
+        let period = period(texture)
         switch texture {
         case .striped:
             let phase = (y + geometry.patternOffsetY) / period

@@ -50,8 +50,8 @@ public struct TestbedWorld: Sendable, Equatable {
             centreX: Double(Self.imageSize) / 2 + generator.uniform(-slack, slack),
             centreY: Double(Self.imageSize) / 2 + generator.uniform(-slack, slack),
             size: size,
-            patternOffsetX: generator.uniform(0, TestbedStyle.patternPeriod),
-            patternOffsetY: generator.uniform(0, TestbedStyle.patternPeriod))
+            patternOffsetX: generator.uniform(0, TestbedStyle.stripePeriod),
+            patternOffsetY: generator.uniform(0, TestbedStyle.stripePeriod))
         switch requiring {
         case .colour(let wanted): colour = wanted
         case .shape(let wanted): shape = wanted
