@@ -22,6 +22,7 @@ import Testing
         return correct.mapValues { Double($0) / Double(count) }
     }
 
+    /// Measured: colour 1.000, shape 1.000, texture 1.000, character 0.998.
     @Test func cleanImagesAreReadAtLeast98PercentRight() {
         let accuracy = Self.accuracies(count: 1000, degradation: nil)
         print("testbed detector accuracy, 1000 clean images:", accuracy.map { "\($0.key.rawValue) \($0.value)" }.sorted())
@@ -30,13 +31,14 @@ import Testing
         }
     }
 
-    @Test func degradedImagesAreReadAlmostAsWell() {
+    /// Blur σ = 1, noise σ = 0.05, ±1 px shift, ±0.03 per-channel offset.
+    @Test func degradedImagesAreReadAtLeast98PercentRightToo() {
         let accuracy = Self.accuracies(count: 1000, degradation: TestbedDegradation())
         print("testbed detector accuracy, 1000 degraded images:", accuracy.map { "\($0.key.rawValue) \($0.value)" }.sorted())
-        #expect((accuracy[.colour] ?? 0) >= 0.98)
-        #expect((accuracy[.shape] ?? 0) >= 0.97)
-        #expect((accuracy[.texture] ?? 0) >= 0.96)
-        #expect((accuracy[.character] ?? 0) >= 0.97)
+        // Measured: colour 1.000, shape 1.000, texture 0.994, character 0.999.
+        for kind in TestbedConceptKind.allCases {
+            #expect((accuracy[kind] ?? 0) >= 0.98, "\(kind): \(accuracy[kind] ?? 0)")
+        }
     }
 
     @Test func aGreyImageShowsNothing() {
