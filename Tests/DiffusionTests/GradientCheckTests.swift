@@ -130,14 +130,41 @@ struct GradientCheckTests {
         let q = Self.random([2, 2, 5, 3], seed: 29), k = Self.random([2, 2, 4, 3], seed: 30)
         let v = Self.random([2, 2, 4, 3], seed: 31)
         let keys = causal ? q : k, values = causal ? Self.random([2, 2, 5, 3], seed: 32) : v
-        // A budget of 2 × 2 × 2 rows of keys makes chunks of two queries, so chunk edges are crossed.
-        let budget = 2 * 2 * 2 * keys.shape[2]
+        // A budget of 2 rows of keys makes blocks of two queries, so block edges are crossed.
+        let budget = 2 * keys.shape[2]
         Self.check([q, keys, values]) {
             Attention.scaledDotProduct(query: $0[0], key: $0[1], value: $0[2], causal: causal, scoreBudget: budget)
         }
         let chunked = Attention.scaledDotProduct(query: q, key: keys, value: values, causal: causal, scoreBudget: budget)
         let whole = Attention.scaledDotProduct(query: q, key: keys, value: values, causal: causal)
         #expect(zip(chunked.toArray(), whole.toArray()).allSatisfy { Swift.abs($0 - $1) < 1e-6 })
+    }
+
+    @Test(arguments: [false, true])
+    func groupNorm(followedBySiLU: Bool) {
+        // 2 samples, 6 channels in 3 groups, 3×2 positions; weight and bias trained too.
+        let x = Self.random([2, 6, 3, 2], seed: 40, in: -2...2)
+        Self.check([x, Self.random([6], seed: 41, in: 0.5...1.5), Self.random([6], seed: 42)]) {
+            Tensor.groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2], epsilon: 1e-5, followedBySiLU: followedBySiLU)
+        }
+        // Only the input needs a gradient (a frozen norm in adapter training); a rank-3 input.
+        let weight = Self.random([4], seed: 43, in: 0.5...1.5), bias = Self.random([4], seed: 44)
+        Self.check([Self.random([3, 4, 5], seed: 45)]) {
+            Tensor.groupNorm($0[0], groups: 2, weight: weight, bias: bias, epsilon: 1e-6, followedBySiLU: followedBySiLU)
+        }
+    }
+
+    @Test func layerNorm() {
+        Self.check([Self.random([2, 3, 7], seed: 46, in: -2...2), Self.random([7], seed: 47, in: 0.5...1.5),
+                    Self.random([7], seed: 48)]) {
+            Tensor.layerNorm($0[0], weight: $0[1], bias: $0[2], epsilon: 1e-5)
+        }
+        let weight = Self.random([5], seed: 49, in: 0.5...1.5), bias = Self.random([5], seed: 50)
+        Self.check([Self.random([4, 5], seed: 51)]) { Tensor.layerNorm($0[0], weight: weight, bias: bias, epsilon: 1e-5) }
+    }
+
+    @Test func geglu() {
+        Self.check([Self.random([2, 3, 8], seed: 52, in: -3...3)]) { $0[0].geglu() }
     }
 
     @Test func embeddingRowsAddUp() throws {

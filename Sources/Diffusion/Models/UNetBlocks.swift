@@ -20,12 +20,12 @@ struct ResnetBlock: Sendable {
 
     /// `timeEmbedding`: [batch, timeChannels], already through SiLU.
     func callAsFunction(_ x: Tensor, timeEmbedding: Tensor?) -> Tensor {
-        var h = conv1(norm1(x).silu())
+        var h = conv1(norm1(x, followedBySiLU: true))
         if let timeProjection, let timeEmbedding {
             let t = timeProjection(timeEmbedding)
             h = h + t.reshaped(t.shape + [1, 1])
         }
-        h = conv2(norm2(h).silu())
+        h = conv2(norm2(h, followedBySiLU: true))
         return (shortcut?(x) ?? x) + h
     }
 }
@@ -81,11 +81,7 @@ struct TransformerBlock: Sendable {
         let normed = norm1(x)
         var h = x + selfAttention(normed, context: normed, gates: gates)
         h = h + crossAttention(norm2(h), context: context, gates: gates)
-        let projected = geglu(norm3(h), gates: gates)
-        let inner = projected.shape.last! / 2
-        let gated = projected.narrowed(axis: projected.rank - 1, start: 0, length: inner)
-            * projected.narrowed(axis: projected.rank - 1, start: inner, length: inner).gelu()
-        return h + feedForwardOut(gated, gates: gates)
+        return h + feedForwardOut(geglu(norm3(h), gates: gates).geglu(), gates: gates)
     }
 
     mutating func forEachLinear(_ prefix: String, _ body: (String, inout Linear) throws -> Void) rethrows {
