@@ -140,6 +140,29 @@ struct GradientCheckTests {
         #expect(zip(chunked.toArray(), whole.toArray()).allSatisfy { Swift.abs($0 - $1) < 1e-6 })
     }
 
+    @Test func residualAddedInsideTheGEMM() {
+        // A full-shape residual and a broadcast one (a per-sample shift), with and without bias.
+        let image = Self.random([2, 3, 4, 5], seed: 53), weight = Self.random([4, 3, 3, 3], seed: 54)
+        let bias = Self.random([4], seed: 55)
+        let skip = Self.random([2, 4, 4, 5], seed: 56), shift = Self.random([2, 4, 1, 1], seed: 57)
+        Self.check([image, weight, bias, skip]) {
+            Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], padding: 1, adding: $0[3])
+        }
+        Self.check([image, weight, shift]) { Tensor.conv2d($0[0], weight: $0[1], padding: 1, adding: $0[2]) }
+        let tokens = Self.random([2, 3, 4], seed: 58), linearWeight = Self.random([5, 4], seed: 59)
+        Self.check([tokens, linearWeight, Self.random([5], seed: 60), Self.random([2, 3, 5], seed: 61)]) {
+            Tensor.linear($0[0], weight: $0[1], bias: $0[2], adding: $0[3])
+        }
+        // A transposed (strided) residual without bias.
+        Self.check([tokens, Self.random([3, 2, 5], seed: 62)]) {
+            Tensor.linear($0[0], weight: linearWeight, adding: $0[1].transposed(0, 1))
+        }
+        // Values: the same as adding afterwards.
+        let fused = Tensor.conv2d(image, weight: weight, bias: bias, padding: 1, adding: shift)
+        let separate = Tensor.conv2d(image, weight: weight, bias: bias, padding: 1) + shift
+        #expect(zip(fused.toArray(), separate.toArray()).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+    }
+
     @Test(arguments: [false, true])
     func groupNorm(followedBySiLU: Bool) {
         // 2 samples, 6 channels in 3 groups, 3×2 positions; weight and bias trained too.

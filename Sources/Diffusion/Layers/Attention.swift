@@ -5,9 +5,9 @@
 /// multiplied by v straight into the output while they are still in the core's cache. The full score matrix
 /// (4096 × 4096 per head for SD1.5 at 512 px) is never materialised, and memory stays bounded.
 public enum Attention {
-    /// A block's score buffer holds at most this many elements (1 MiB): large enough for efficient GEMMs, small
+    /// A block's score buffer holds at most this many elements (4 MiB): large enough for efficient GEMMs and few
     /// enough to stay in a core's L2 cache between the GEMM that writes it and the one that reads it.
-    public static let scoreElementBudget = 1 << 18
+    public static let scoreElementBudget = 1 << 20
 
     /// `causal`: position i attends to positions ≤ i only (CLIP's text transformer).
     ///
@@ -43,6 +43,8 @@ public enum Attention {
         let batch: Int, heads: Int, queries: Int, keys: Int, headDim: Int, valueDim: Int
         /// Queries per block.
         let blockLength: Int
+        /// Elements of a block's score buffer.
+        var blockElements: Int { blockLength * Swift.max(keys, 1) }
 
         init(query: Tensor, key: Tensor, value: Tensor, causal: Bool, scoreBudget: Int) {
             (batch, heads, queries, headDim) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
@@ -61,8 +63,8 @@ public enum Attention {
             let merged = Tensor(uninitializedShape: [batch, queries, heads, valueDim])
             guard merged.elementCount > 0 else { return merged.permuted([0, 2, 1, 3]) }
             let q = HeadOperand(query), kT = HeadOperand(key, transposed: true), v = HeadOperand(value)
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockLength * Swift.max(keys, 1))
-            defer { scores.deallocate() }
+            let scores = BufferPool.shared.allocate(floats: blockElements)
+            defer { BufferPool.shared.deallocate(scores, floats: blockElements) }
             let output = merged.mutableElements
             withExtendedLifetime((q, kT, v)) {
                 for b in 0..<batch {
@@ -114,12 +116,12 @@ public enum Attention {
             let q = HeadOperand(query), kT = HeadOperand(key, transposed: true), k = HeadOperand(key)
             let vT = HeadOperand(value, transposed: true)
             let dO = HeadOperand(gradient), o = output.contiguousHeads()
-            let probabilities = UnsafeMutablePointer<Float>.allocate(capacity: blockLength * Swift.max(keys, 1))
-            let scoreGradient = UnsafeMutablePointer<Float>.allocate(capacity: blockLength * Swift.max(keys, 1))
+            let probabilities = BufferPool.shared.allocate(floats: blockElements)
+            let scoreGradient = BufferPool.shared.allocate(floats: blockElements)
             var rowDot = [Float](repeating: 0, count: blockLength)
             defer {
-                probabilities.deallocate()
-                scoreGradient.deallocate()
+                BufferPool.shared.deallocate(probabilities, floats: blockElements)
+                BufferPool.shared.deallocate(scoreGradient, floats: blockElements)
             }
             let (scale, keys, valueDim) = (self.scale, self.keys, self.valueDim)
             withExtendedLifetime((q, kT, k, vT, dO, o, mergedQuery, mergedKey, mergedValue)) {
