@@ -251,7 +251,8 @@ extension Tensor {
     public func gelu(approximation: GELUApproximation = .none) -> Tensor {
         switch approximation {
         case .none:
-            return derivedElementwise(mapElements(geluValue), op: "gelu", geluDerivative)
+            let x = detached()
+            return mapVectors(erfGELU).recorded(from: [self]) { [$0 * x.mapVectors(erfGELUDerivative)] }
         case .tanh:
             let scale = Float(2 / Double.pi).squareRoot()
             let result = mapElements { x in 0.5 * x * (1 + Foundation.tanh(scale * (x + 0.044715 * x * x * x))) }

@@ -1,5 +1,3 @@
-import Foundation
-
 // Fused normalisations and GEGLU: each is one op with one analytic gradient rule, instead of the ten or so
 // generic ops (each a full pass over a fresh buffer) they would be composed of. A normalised row is the group
 // of (sample, group) for GroupNorm and one token's features for LayerNorm; its statistics are taken in Double
@@ -241,7 +239,7 @@ extension Tensor {
 
     // MARK: GEGLU
 
-    /// diffusers' GEGLU on a projection [.., 2·I]: the first half times GELU (exact erf) of the second → [.., I].
+    /// diffusers' GEGLU on a projection [.., 2·I]: the first half times GELU (erf form) of the second → [.., I].
     public func geglu() -> Tensor {
         let width = shape.last ?? 0
         precondition(rank >= 1 && width % 2 == 0, "geglu: last axis of \(shape) must have an even size")
@@ -256,8 +254,8 @@ extension Tensor {
         withExtendedLifetime(x.storage) {
             Parallel.forEachChunk(count: rowCount, minimumChunk: minimumRows) { rows in
                 for row in rows {
-                    let a = source + row * width, b = a + inner, to = output + row * inner
-                    for i in 0..<inner { to[i] = a[i] * geluValue(b[i]) }
+                    let a = source + row * width
+                    transformVectorPairs(a, a + inner, output + row * inner, count: inner) { a, b in a * erfGELU(b) }
                 }
             }
         }
@@ -270,26 +268,13 @@ extension Tensor {
                         for row in rows {
                             let a = source + row * width, b = a + inner, upstream = incoming + row * inner
                             let toA = dx + row * width, toB = toA + inner
-                            for i in 0..<inner {
-                                toA[i] = upstream[i] * geluValue(b[i])
-                                toB[i] = upstream[i] * a[i] * geluDerivative(b[i])
-                            }
+                            transformVectorPairs(upstream, b, toA, count: inner) { g, b in g * erfGELU(b) }
+                            transformVectorPairs(upstream, b, toB, count: inner) { g, b in g * erfGELUDerivative(b) }
+                            transformVectorPairs(toB, a, toB, count: inner) { gb, a in gb * a }
                         }
                     }
                 }
             }]
         }
     }
-}
-
-/// x·Φ(x) with the exact error function (PyTorch's `gelu`, approximate="none").
-@inline(__always)
-func geluValue(_ x: Float) -> Float {
-    0.5 * x * (1 + Foundation.erf(x * Float(0.5).squareRoot()))
-}
-
-/// d/dx x·Φ(x) = Φ(x) + x·φ(x).
-@inline(__always)
-func geluDerivative(_ x: Float) -> Float {
-    0.5 * (1 + Foundation.erf(x * Float(0.5).squareRoot())) + x * (1 / Float(2 * Double.pi).squareRoot()) * Foundation.exp(-0.5 * x * x)
 }
