@@ -22,7 +22,7 @@ public struct Conv2d: Sendable {
     public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
         let base = callAsFunction(input, backend: ComputeEnvironment.backend, adding: residual)
         guard let adapter, let gates else { return base }
-        return base + adapter.delta(image: input, gates: gates)
+        return adapter.adding(to: base, image: input, gates: gates)
     }
 
     public func callAsFunction(_ input: Tensor, backend: ComputeBackend, adding residual: Tensor? = nil) -> Tensor {

@@ -18,6 +18,6 @@ public struct Linear: Sendable {
     public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
         let base = Tensor.linear(input, weight: weight, bias: bias, adding: residual)
         guard let adapter, let gates else { return base }
-        return base + adapter.delta(tokens: input, gates: gates)
+        return adapter.adding(to: base, tokens: input, gates: gates)
     }
 }

@@ -20,9 +20,9 @@ public struct SpatialPair: Sendable, Equatable, ExpressibleByIntegerLiteral, Cus
 
 extension Tensor {
     /// The column buffer is tiled over output rows to stay under this many elements (16 MiB). Unbounded, VAE
-    /// convs at 512×512 would unroll to over a gigabyte; and below glibc's 32 MiB dynamic mmap threshold the
-    /// buffer is reused from the heap instead of arriving as fresh pages to fault in on every call (measured on
-    /// SD1.5's 320-channel 3×3 conv: 64 MiB tiles ~40% slower than 16 MiB ones; 4 MiB no faster).
+    /// convs at 512×512 would unroll to over a gigabyte (measured on SD1.5's 320-channel 3×3 conv: 64 MiB tiles
+    /// ~40% slower than 16 MiB ones, mostly page faults then; 4 MiB no faster). The buffer comes from the
+    /// `BufferPool`, so every later convolution with the same tile size reuses it.
     static let im2colElementBudget = 4 << 20
 
     /// input [N, C, H, W] ⋆ weight [O, C/groups, kh, kw] (+ bias [O]) → [N, O, H', W'] with
