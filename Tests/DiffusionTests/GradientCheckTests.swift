@@ -198,6 +198,22 @@ struct GradientCheckTests {
         #expect(gradient.toArray() == [0, 0, 0, 2, 2, 2, 0, 0, 0, 1, 1, 1, 0, 0, 0])
     }
 
+    @Test func accumulationLeavesSharedGradientsAlone() {
+        // h and x each feed several ops, so their gradients are accumulated; the seed and the gradient found for
+        // the intermediate h are shared with other tensors and must not be written in place.
+        let x = Self.random([4], seed: 70).requiringGradient()
+        let h = x * 2
+        let y = h + h + x + (h * h).sum()
+        let seed = Tensor([1, 2, 3, 4], shape: [4])
+        let gradients = y.gradients(withRespectTo: [x, h], seed: seed)
+        let sumOfSeed: Float = 10
+        let expectedH = zip([2, 4, 6, 8] as [Float], h.toArray()).map { $0 + 2 * $1 * sumOfSeed }
+        #expect(zip(gradients[1].toArray(), expectedH).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+        let expectedX = zip([1, 2, 3, 4] as [Float], expectedH).map { $0 + 2 * $1 }
+        #expect(zip(gradients[0].toArray(), expectedX).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+        #expect(seed.toArray() == [1, 2, 3, 4])
+    }
+
     @Test func detachedAndUnrelatedInputs() {
         let x = Self.random([3], seed: 34).requiringGradient(), y = Self.random([3], seed: 35).requiringGradient()
         let loss = (x * x.detached()).sum()
