@@ -1,23 +1,17 @@
 import Diffusion
 
-/// The random draws of one training step, from the run's seed and the step's index alone (SplitMix64 on a
-/// mix of the two). Because no generator state carries from step to step, a run resumed from a checkpoint at
-/// step n draws exactly what the uninterrupted run drew from step n on: the checkpoint needs only n.
+/// The random draws of one training step, from the run's seed and the step's index alone (SplitMix64, the same
+/// generator as the testbed world's). Because no generator state carries from step to step, a run resumed from a
+/// checkpoint at step n draws exactly what the uninterrupted run drew from step n on: the checkpoint needs only n.
 public struct TrainingRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    private var generator: TestbedGenerator
 
+    /// `stream` separates independent uses of the same (seed, step), e.g. factor initialisation per layer.
     public init(seed: UInt64, step: Int, stream: UInt64 = 0) {
-        state = seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(step) &* 0xD1B5_4A32_D192_ED03 ^ stream &* 0x94D0_49BB_1331_11EB
-        _ = next()
+        generator = TestbedGenerator(seed: seed ^ stream &* 0x94D0_49BB_1331_11EB, index: UInt64(step))
     }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// Standard normal draws as PyTorch's CPU `randn` makes them for a seed drawn from this generator, so a
     /// step's noise can be reproduced in PyTorch.
