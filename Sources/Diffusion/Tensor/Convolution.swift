@@ -110,26 +110,17 @@ extension Tensor {
                 }
                 return
             }
-            let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
-            let columnCount = patchLength * rowsPerTile * geometry.outputWidth
-            let columns = BufferPool.shared.allocate(floats: columnCount)
-            defer { BufferPool.shared.deallocate(columns, floats: columnCount) }
-            for image in 0..<batch {
-                for group in 0..<groups {
-                    let groupGradient = gradient.elements + (image * outChannels + group * groupOutChannels) * pixels
-                    let groupInput = output + (image * channels + group * groupChannels) * planeSize
-                    for firstRow in Swift.stride(from: 0, to: geometry.outputHeight, by: rowsPerTile) {
-                        let rows = firstRow..<Swift.min(firstRow + rowsPerTile, geometry.outputHeight)
-                        let tilePixels = rows.count * geometry.outputWidth
-                        // The tile's columns of G are a sub-matrix with leading dimension `pixels`.
-                        sgemm(m: patchLength, n: tilePixels, k: groupOutChannels,
-                              a: w.elements + group * groupOutChannels * patchLength, weightTransposed,
-                              b: groupGradient + firstRow * geometry.outputWidth,
-                              BLASMatrix(rows: groupOutChannels, columns: tilePixels, rowStride: pixels, columnStride: 1)!,
-                              c: columns, ldc: tilePixels, beta: 0)
-                        geometry.foldPatches(columns, outputRows: rows, into: groupInput)
-                    }
-                }
+            geometry.forEachTile(batch: batch, groups: groups, columnBudget: columnBudget) { image, group, rows, columns in
+                let groupGradient = gradient.elements + (image * outChannels + group * groupOutChannels) * pixels
+                let groupInput = output + (image * channels + group * groupChannels) * planeSize
+                let tilePixels = rows.count * geometry.outputWidth
+                // The tile's columns of G are a sub-matrix with leading dimension `pixels`.
+                sgemm(m: patchLength, n: tilePixels, k: groupOutChannels,
+                      a: w.elements + group * groupOutChannels * patchLength, weightTransposed,
+                      b: groupGradient + rows.lowerBound * geometry.outputWidth,
+                      BLASMatrix(rows: groupOutChannels, columns: tilePixels, rowStride: pixels, columnStride: 1)!,
+                      c: columns, ldc: tilePixels, beta: 0)
+                geometry.foldPatches(columns, outputRows: rows, into: groupInput)
             }
         }
         return result
@@ -160,25 +151,16 @@ extension Tensor {
                 }
                 return
             }
-            let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
-            let columnCount = patchLength * rowsPerTile * geometry.outputWidth
-            let columns = BufferPool.shared.allocate(floats: columnCount)
-            defer { BufferPool.shared.deallocate(columns, floats: columnCount) }
-            for image in 0..<batch {
-                for group in 0..<groups {
-                    let groupInput = x.elements + (image * channels + group * groupChannels) * planeSize
-                    let groupGradient = gradient.elements + (image * outChannels + group * groupOutChannels) * pixels
-                    for firstRow in Swift.stride(from: 0, to: geometry.outputHeight, by: rowsPerTile) {
-                        let rows = firstRow..<Swift.min(firstRow + rowsPerTile, geometry.outputHeight)
-                        let tilePixels = rows.count * geometry.outputWidth
-                        geometry.unrollPatches(of: groupInput, outputRows: rows, into: columns)
-                        sgemm(m: groupOutChannels, n: patchLength, k: tilePixels,
-                              a: groupGradient + firstRow * geometry.outputWidth,
-                              BLASMatrix(rows: groupOutChannels, columns: tilePixels, rowStride: pixels, columnStride: 1)!,
-                              b: columns, BLASMatrix(rows: tilePixels, columns: patchLength, rowStride: 1, columnStride: tilePixels)!,
-                              c: output + group * groupOutChannels * patchLength, ldc: patchLength, beta: 1)
-                    }
-                }
+            geometry.forEachTile(batch: batch, groups: groups, columnBudget: columnBudget) { image, group, rows, columns in
+                let groupInput = x.elements + (image * channels + group * groupChannels) * planeSize
+                let groupGradient = gradient.elements + (image * outChannels + group * groupOutChannels) * pixels
+                let tilePixels = rows.count * geometry.outputWidth
+                geometry.unrollPatches(of: groupInput, outputRows: rows, into: columns)
+                sgemm(m: groupOutChannels, n: patchLength, k: tilePixels,
+                      a: groupGradient + rows.lowerBound * geometry.outputWidth,
+                      BLASMatrix(rows: groupOutChannels, columns: tilePixels, rowStride: pixels, columnStride: 1)!,
+                      b: columns, BLASMatrix(rows: tilePixels, columns: patchLength, rowStride: 1, columnStride: tilePixels)!,
+                      c: output + group * groupOutChannels * patchLength, ldc: patchLength, beta: 1)
             }
         }
         return result
@@ -241,24 +223,15 @@ extension Tensor {
                 }
                 return
             }
-            let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
-            let columnCount = patchLength * rowsPerTile * geometry.outputWidth
-            let columns = BufferPool.shared.allocate(floats: columnCount)
-            defer { BufferPool.shared.deallocate(columns, floats: columnCount) }
-            for image in 0..<batch {
-                for group in 0..<groups {
-                    let groupInput = x.elements + (image * channels + group * groupChannels) * height * width
-                    let groupOutput = output + (image * outChannels + group * groupOutChannels) * pixels
-                    for firstRow in Swift.stride(from: 0, to: geometry.outputHeight, by: rowsPerTile) {
-                        let rows = firstRow..<Swift.min(firstRow + rowsPerTile, geometry.outputHeight)
-                        let tilePixels = rows.count * geometry.outputWidth
-                        geometry.unrollPatches(of: groupInput, outputRows: rows, into: columns)
-                        sgemm(m: groupOutChannels, n: tilePixels, k: patchLength,
-                              a: w.elements + group * groupOutChannels * patchLength, weightLayout,
-                              b: columns, BLASMatrix(rowMajorWithColumns: tilePixels),
-                              c: groupOutput + firstRow * geometry.outputWidth, ldc: pixels, beta: beta)
-                    }
-                }
+            geometry.forEachTile(batch: batch, groups: groups, columnBudget: columnBudget) { image, group, rows, columns in
+                let groupInput = x.elements + (image * channels + group * groupChannels) * height * width
+                let groupOutput = output + (image * outChannels + group * groupOutChannels) * pixels
+                let tilePixels = rows.count * geometry.outputWidth
+                geometry.unrollPatches(of: groupInput, outputRows: rows, into: columns)
+                sgemm(m: groupOutChannels, n: tilePixels, k: patchLength,
+                      a: w.elements + group * groupOutChannels * patchLength, weightLayout,
+                      b: columns, BLASMatrix(rowMajorWithColumns: tilePixels),
+                      c: groupOutput + rows.lowerBound * geometry.outputWidth, ldc: pixels, beta: beta)
             }
         }
         return result
@@ -281,6 +254,23 @@ struct ConvolutionGeometry {
     /// Writes the column matrix for output rows `outputRows`: row (c, i, j) holds, for every output pixel
     /// (y, x) of those rows, input[c, y·stride + i·dilation − padding, x·stride + j·dilation − padding], or 0 in
     /// the padding. `input` points at this group's first channel plane. Rows are filled in parallel chunks.
+    /// Calls `body(image, group, output rows, columns)` for every tile of output rows of every image and group,
+    /// with one scratch buffer for a tile's im2col columns: the loop the forward pass and both gradients share.
+    func forEachTile(batch: Int, groups: Int, columnBudget: Int,
+                     _ body: (Int, Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let rowsPerTile = outputRowsPerTile(columnBudget: columnBudget)
+        let columnCount = patchLength * rowsPerTile * outputWidth
+        let columns = BufferPool.shared.allocate(floats: columnCount)
+        defer { BufferPool.shared.deallocate(columns, floats: columnCount) }
+        for image in 0..<batch {
+            for group in 0..<groups {
+                for firstRow in Swift.stride(from: 0, to: outputHeight, by: rowsPerTile) {
+                    body(image, group, firstRow..<Swift.min(firstRow + rowsPerTile, outputHeight), columns)
+                }
+            }
+        }
+    }
+
     /// Output rows per im2col tile, so a tile's columns hold at most `columnBudget` elements (at least one row).
     func outputRowsPerTile(columnBudget: Int) -> Int {
         Swift.max(1, Swift.min(outputHeight, columnBudget / Swift.max(patchLength * outputWidth, 1)))
