@@ -53,6 +53,9 @@ public struct TrainingJob: CoreJob {
         let send: @Sendable (TrainingJobEvent) -> Void = { post(.training(generation: generation, $0)) }
         let outcome: TrainingJobEvent = await withTaskCancellationHandler {
             await onOwnThread {
+                // Training takes whole cores for minutes: at a lower priority it leaves the UI thread (and the
+                // rest of the machine) the moment they need it. On Linux nice is per thread: who = 0 is this thread alone.
+                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
                 let started = Date()
                 do {
                     let models = try PipelineModels.load(from: URL(fileURLWithPath: config.model.path))
