@@ -133,6 +133,37 @@ struct TrainingFromTheWorkbenchTests {
         #expect(!FileManager.default.fileExists(atPath: outputs.membrane.path))
         guard case .stopped(let step) = bench.monitor.training else { return }
         #expect(step < 200)
+        bench.app.handle(.character("r"))  // a new run from step 0
+        #expect(bench.monitor.training == .starting(resumed: false))
+        bench.app.handle(.character("x"))
+        try await bench.until("the second stop") { if case .stopped = bench.monitor.training { true } else { false } }
         bench.app.core.cancelAll()
+    }
+}
+
+extension TrainingFromTheWorkbenchTests {
+    @Test("the workbench's model is reused for training only when it is the config's model with no membrane attached")
+    func baseModelReuse() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tui-reuse-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try Self.config(iterations: 4, folder: folder)
+        let store = ModelStore()
+        let core = WorkbenchCore()
+        core.start(LoadModelJob(path: Self.tinyModel + "/", store: store), in: .model)  // the same folder, spelled otherwise
+        let deadline = Date().addingTimeInterval(60)
+        while store.loaded == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let loaded = try #require(store.loaded)
+        let reused = try TrainingJob.baseModel(for: config, store: store)
+        #expect(reused.reused && reused.models.unet.configuration == loaded.models.unet.configuration)
+        #expect(try TrainingJob.baseModel(for: config, store: nil).reused == false)
+
+        // With a membrane attached the store's UNet is not the frozen base: the model is read again.
+        let withMembrane = ModelStore()
+        core.start(LoadModelJob(path: Self.tinyModel, membranes: [MembraneChoice(path: RackTransportTests.membrane)],
+                                store: withMembrane), in: .model)
+        while withMembrane.loaded == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try #require(withMembrane.loaded).files.count == 1)
+        #expect(try TrainingJob.baseModel(for: config, store: withMembrane).reused == false)
+        core.cancelAll()
     }
 }

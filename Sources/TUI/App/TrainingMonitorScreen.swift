@@ -89,8 +89,8 @@ public final class TrainingMonitorScreen: Screen {
         control = TrainingControl()
         training = .starting(resumed: resume)
         let outputs = TrainingOutputs(config: config)
-        return [.startJob(TrainingJob(config: config, resume: resume, control: control, generation: trainingGeneration),
-                          .training),
+        return [.startJob(TrainingJob(config: config, resume: resume, control: control, generation: trainingGeneration,
+                                      store: models), .training),
                 .log(LogEntry(.info, (resume ? "resuming" : "starting") + " training \(outputs.membrane.path) "
                               + "(\(config.train.iterations) steps)"))]
             + follow(outputs.log.path, quietWhileMissing: true) + [.show(self)]

@@ -31,7 +31,8 @@ public enum TrainingJobEvent: Sendable {
 }
 
 /// One training run with `MembraneTrainer.run` — the call `spm-workbench train` makes — on a thread of its own:
-/// loads the config's base model, trains (resuming from the checkpoint when asked), and reports through
+/// takes the config's base model (the workbench's own when it is that model with no membranes attached, else loaded
+/// anew), trains (resuming from the checkpoint when asked), and reports through
 /// `CoreEvent.training`. The monitor follows the run's JSON-lines log for the curves. Cancelling the job (quitting
 /// the workbench) ends it like a stop: after the step in progress, with a checkpoint.
 public struct TrainingJob: CoreJob {
@@ -40,16 +41,31 @@ public struct TrainingJob: CoreJob {
     public let control: TrainingControl
     /// Tells this run's events apart from an earlier run's.
     public let generation: Int
+    /// The workbench's model, reused when it is the one the config trains.
+    public let store: ModelStore?
 
-    public init(config: TrainingConfig, resume: Bool, control: TrainingControl, generation: Int) {
+    public init(config: TrainingConfig, resume: Bool, control: TrainingControl, generation: Int, store: ModelStore? = nil) {
         self.config = config
         self.resume = resume
         self.control = control
         self.generation = generation
+        self.store = store
+    }
+
+    /// The frozen base model the config names, and whether it is the store's: the store's is used when it is the
+    /// same folder or file with no membrane attached (a second copy of an SDXL model would double the memory),
+    /// else the model is read from disk.
+    static func baseModel(for config: TrainingConfig, store: ModelStore?) throws -> (models: PipelineModels, reused: Bool) {
+        let wanted = URL(fileURLWithPath: config.model.path).standardizedFileURL.resolvingSymlinksInPath()
+        if let loaded = store?.loaded, loaded.files.isEmpty,
+           URL(fileURLWithPath: loaded.path).standardizedFileURL.resolvingSymlinksInPath() == wanted {
+            return (loaded.models, true)
+        }
+        return (try PipelineModels.load(from: wanted), false)
     }
 
     public func run(post: @escaping @Sendable (CoreEvent) -> Void) async {
-        let (config, resume, control, generation) = (self.config, self.resume, self.control, self.generation)
+        let (config, resume, control, generation, store) = (self.config, self.resume, self.control, self.generation, self.store)
         let send: @Sendable (TrainingJobEvent) -> Void = { post(.training(generation: generation, $0)) }
         let outcome: TrainingJobEvent = await withTaskCancellationHandler {
             await onOwnThread {
@@ -58,7 +74,7 @@ public struct TrainingJob: CoreJob {
                 setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
                 let started = Date()
                 do {
-                    let models = try PipelineModels.load(from: URL(fileURLWithPath: config.model.path))
+                    let (models, _) = try TrainingJob.baseModel(for: config, store: store)
                     var trainer = try MembraneTrainer(config: config, models: models)
                     let outputs = TrainingOutputs(config: config)
                     var announced = false
