@@ -24,11 +24,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // oneDNN has no pkg-config file: its module map links `dnnl` and its OpenMP runtime `gomp` by name.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        // glibc's malloc.h (part of libc, nothing to link).
-        .systemLibrary(name: "CMalloc"),
 
         // The CPU diffusion engine: tensors, weights, models, schedulers. No UI, no SPM knowledge.
-        .target(name: "Diffusion", dependencies: ["CBLAS", "CDNNL", "CMalloc", "CPNG", "CYAML", "CZlib"],
+        .target(name: "Diffusion", dependencies: ["CBLAS", "CDNNL", "CPNG", "CYAML", "CZlib"],
                 resources: [.copy("Resources")]),
         // The SPM method on top of the engine: adapters, files, training, transport, merging, evaluation.
         .target(name: "Membrane", dependencies: ["Diffusion"]),

@@ -7,7 +7,7 @@ import Foundation
 struct UNetBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unet",
-        abstract: "Time one UNet forward of SD1.5, SD2.1 or SDXL (random weights from the real config) (JSON).")
+        abstract: "Time one UNet forward (or forward+backward) of SD1.5, SD2.1 or SDXL (random weights from the real config) (JSON).")
 
     @Option(help: "sd15, sd21 or sdxl (the bundled configs).")
     var model = "sd15"
@@ -27,11 +27,16 @@ struct UNetBenchmark: ParsableCommand {
     @Option(help: "Convolution backend: openblas or onednn (default: SPM_COMPUTE, else the default backend).")
     var backend: String?
 
+    @Flag(help: "Time forward+backward as membrane training runs it: a rank-1 adapter on every membrane layer, gates [batch, 1], gradients with respect to the sample and every adapter factor.")
+    var backward = false
+
     struct Report: Encodable {
-        let benchmark = "unet forward fp32"
+        let benchmark: String
         let model: String
         let latent: [Int]
         let parameters: Int
+        /// Layers with a trainable rank-1 adapter (0 for a forward alone).
+        let adaptedLayers: Int
         let threads: Int
         let backend: String
         let blasCore: String
@@ -65,14 +70,45 @@ struct UNetBenchmark: ParsableCommand {
                 pooledText: benchmarkTensor([batch, textTime.inputDimension - 6 * textTime.timeIdDimension], seed: 4),
                 timeIDs: Tensor(Array(repeating: [1024, 1024, 0, 0, 1024, 1024], count: batch).flatMap { $0 }, shape: [batch, 6]))
         }
-        let seconds = medianMilliseconds(repeats: repeats) {
-            _ = unet(sample, timesteps: Array(repeating: 500, count: batch), context: context, added: added)
-        } / 1000
-        try printJSON(Report(model: model, latent: [batch, 4, latent, latent], parameters: parameters.parameterCount,
+        let timesteps = [Float](repeating: 500, count: batch)
+        let seconds: Double
+        var adaptedLayers = 0
+        if backward {
+            let (adapted, factors) = try attachingRankOneAdapters(to: unet)
+            adaptedLayers = factors.count / 2
+            let gates = Tensor.ones([batch, 1])
+            let input = sample.requiringGradient()
+            let seed = benchmarkTensor(sample.shape, seed: 5)
+            seconds = medianMilliseconds(repeats: repeats) {
+                let output = adapted(input, timesteps: timesteps, context: context, added: added, gates: gates)
+                _ = output.gradients(withRespectTo: [input] + factors, seed: seed)
+            } / 1000
+        } else {
+            seconds = medianMilliseconds(repeats: repeats) {
+                _ = unet(sample, timesteps: timesteps, context: context, added: added)
+            } / 1000
+        }
+        try printJSON(Report(benchmark: backward ? "unet forward+backward fp32, rank-1 adapters on every membrane layer" : "unet forward fp32",
+                             model: model, latent: [batch, 4, latent, latent], parameters: parameters.parameterCount, adaptedLayers: adaptedLayers,
                              threads: threads, backend: ComputeEnvironment.backend.rawValue, blasCore: ComputeEnvironment.blasCoreName,
                              loadSeconds: Double(load.components.seconds) + Double(load.components.attoseconds) * 1e-18,
                              medianSeconds: seconds, peakRSSGiB: peakResidentGiB()))
     }
+}
+
+/// `unet` with a trainable rank-1 adapter (seeded, small) on every layer a membrane adapts, and the adapter
+/// factors (down, up for each layer).
+func attachingRankOneAdapters(to unet: UNet2DConditionModel) throws -> (UNet2DConditionModel, [Tensor]) {
+    var adapters: [String: LowRankAdapter] = [:]
+    var factors: [Tensor] = []
+    for (index, layer) in unet.adaptableLayers.enumerated() {
+        let seed = UInt64(100 + 2 * index)
+        let down = (benchmarkTensor([1, layer.inFeatures], seed: seed) * 0.01).requiringGradient()
+        let up = (benchmarkTensor([layer.outFeatures, 1], seed: seed + 1) * 0.01).requiringGradient()
+        adapters[layer.path] = LowRankAdapter(down: down, up: up, gateOfRank: [0])
+        factors += [adapters[layer.path]!.down, adapters[layer.path]!.up]
+    }
+    return (try unet.attaching(adapters), factors)
 }
 
 /// The process's peak resident set (VmHWM in /proc/self/status), in GiB.

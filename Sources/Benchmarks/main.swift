@@ -2,5 +2,4 @@ import ArgumentParser
 import Diffusion
 
 ComputeEnvironment.ensureFastBLASKernels()
-ComputeEnvironment.keepFreedMemoryForReuse()
 BenchmarkCommand.main()

@@ -130,8 +130,8 @@ struct GradientCheckTests {
         let q = Self.random([2, 2, 5, 3], seed: 29), k = Self.random([2, 2, 4, 3], seed: 30)
         let v = Self.random([2, 2, 4, 3], seed: 31)
         let keys = causal ? q : k, values = causal ? Self.random([2, 2, 5, 3], seed: 32) : v
-        // A budget of 2 × 2 × 2 rows of keys makes chunks of two queries, so chunk edges are crossed.
-        let budget = 2 * 2 * 2 * keys.shape[2]
+        // A budget of 2 rows of keys makes blocks of two queries, so block edges are crossed.
+        let budget = 2 * keys.shape[2]
         Self.check([q, keys, values]) {
             Attention.scaledDotProduct(query: $0[0], key: $0[1], value: $0[2], causal: causal, scoreBudget: budget)
         }
@@ -140,12 +140,78 @@ struct GradientCheckTests {
         #expect(zip(chunked.toArray(), whole.toArray()).allSatisfy { Swift.abs($0 - $1) < 1e-6 })
     }
 
+    @Test func residualAddedInsideTheGEMM() {
+        // A full-shape residual and a broadcast one (a per-sample shift), with and without bias.
+        let image = Self.random([2, 3, 4, 5], seed: 53), weight = Self.random([4, 3, 3, 3], seed: 54)
+        let bias = Self.random([4], seed: 55)
+        let skip = Self.random([2, 4, 4, 5], seed: 56), shift = Self.random([2, 4, 1, 1], seed: 57)
+        Self.check([image, weight, bias, skip]) {
+            Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], padding: 1, adding: $0[3])
+        }
+        Self.check([image, weight, shift]) { Tensor.conv2d($0[0], weight: $0[1], padding: 1, adding: $0[2]) }
+        let tokens = Self.random([2, 3, 4], seed: 58), linearWeight = Self.random([5, 4], seed: 59)
+        Self.check([tokens, linearWeight, Self.random([5], seed: 60), Self.random([2, 3, 5], seed: 61)]) {
+            Tensor.linear($0[0], weight: $0[1], bias: $0[2], adding: $0[3])
+        }
+        // A transposed (strided) residual without bias.
+        Self.check([tokens, Self.random([3, 2, 5], seed: 62)]) {
+            Tensor.linear($0[0], weight: linearWeight, adding: $0[1].transposed(0, 1))
+        }
+        // Values: the same as adding afterwards.
+        let fused = Tensor.conv2d(image, weight: weight, bias: bias, padding: 1, adding: shift)
+        let separate = Tensor.conv2d(image, weight: weight, bias: bias, padding: 1) + shift
+        #expect(zip(fused.toArray(), separate.toArray()).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+    }
+
+    @Test(arguments: [false, true])
+    func groupNorm(followedBySiLU: Bool) {
+        // 2 samples, 6 channels in 3 groups, 3×2 positions; weight and bias trained too.
+        let x = Self.random([2, 6, 3, 2], seed: 40, in: -2...2)
+        Self.check([x, Self.random([6], seed: 41, in: 0.5...1.5), Self.random([6], seed: 42)]) {
+            Tensor.groupNorm($0[0], groups: 3, weight: $0[1], bias: $0[2], epsilon: 1e-5, followedBySiLU: followedBySiLU)
+        }
+        // Only the input needs a gradient (a frozen norm in adapter training); a rank-3 input.
+        let weight = Self.random([4], seed: 43, in: 0.5...1.5), bias = Self.random([4], seed: 44)
+        Self.check([Self.random([3, 4, 5], seed: 45)]) {
+            Tensor.groupNorm($0[0], groups: 2, weight: weight, bias: bias, epsilon: 1e-6, followedBySiLU: followedBySiLU)
+        }
+    }
+
+    @Test func layerNorm() {
+        Self.check([Self.random([2, 3, 7], seed: 46, in: -2...2), Self.random([7], seed: 47, in: 0.5...1.5),
+                    Self.random([7], seed: 48)]) {
+            Tensor.layerNorm($0[0], weight: $0[1], bias: $0[2], epsilon: 1e-5)
+        }
+        let weight = Self.random([5], seed: 49, in: 0.5...1.5), bias = Self.random([5], seed: 50)
+        Self.check([Self.random([4, 5], seed: 51)]) { Tensor.layerNorm($0[0], weight: weight, bias: bias, epsilon: 1e-5) }
+    }
+
+    @Test func geglu() {
+        Self.check([Self.random([2, 3, 8], seed: 52, in: -3...3)]) { $0[0].geglu() }
+    }
+
     @Test func embeddingRowsAddUp() throws {
         let table = Self.random([5, 3], seed: 33).requiringGradient()
         let embedding = Embedding(weight: table)
         let rows = embedding([1, 3, 1], shape: [3])
         let gradient = try #require(rows.gradients(withRespectTo: [table], seed: Tensor.ones([3, 3])).first)
         #expect(gradient.toArray() == [0, 0, 0, 2, 2, 2, 0, 0, 0, 1, 1, 1, 0, 0, 0])
+    }
+
+    @Test func accumulationLeavesSharedGradientsAlone() {
+        // h and x each feed several ops, so their gradients are accumulated; the seed and the gradient found for
+        // the intermediate h are shared with other tensors and must not be written in place.
+        let x = Self.random([4], seed: 70).requiringGradient()
+        let h = x * 2
+        let y = h + h + x + (h * h).sum()
+        let seed = Tensor([1, 2, 3, 4], shape: [4])
+        let gradients = y.gradients(withRespectTo: [x, h], seed: seed)
+        let sumOfSeed: Float = 10
+        let expectedH = zip([2, 4, 6, 8] as [Float], h.toArray()).map { $0 + 2 * $1 * sumOfSeed }
+        #expect(zip(gradients[1].toArray(), expectedH).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+        let expectedX = zip([1, 2, 3, 4] as [Float], expectedH).map { $0 + 2 * $1 }
+        #expect(zip(gradients[0].toArray(), expectedX).allSatisfy { Swift.abs($0 - $1) < 1e-5 })
+        #expect(seed.toArray() == [1, 2, 3, 4])
     }
 
     @Test func detachedAndUnrelatedInputs() {

@@ -33,7 +33,12 @@ extension Tensor {
                 precondition(inputGradient.shape == input.shape,
                              "gradients: an op returned a gradient of shape \(inputGradient.shape) for an operand of shape \(input.shape)")
                 let inputID = ObjectIdentifier(input)
-                pending[inputID] = pending[inputID].map { $0 + inputGradient } ?? inputGradient
+                if var accumulated = pending.removeValue(forKey: inputID) {
+                    accumulated.accumulate(inputGradient)
+                    pending[inputID] = accumulated
+                } else {
+                    pending[inputID] = inputGradient
+                }
             }
         }
         return zip(wanted, inputs).map { node, input in found[ObjectIdentifier(node)] ?? Tensor.zeros(input.shape) }
@@ -57,6 +62,29 @@ extension Tensor {
             }
         }
         return order.reversed()
+    }
+
+    /// self += other (same shape) for gradients that need no gradient themselves: written into this tensor's
+    /// storage when nothing else sees it (a gradient one op has just made), else a new sum. Saves a buffer and
+    /// a pass wherever a tensor feeds several ops (every residual stream).
+    mutating func accumulate(_ other: Tensor) {
+        precondition(shape == other.shape, "gradients: accumulating \(other.shape) onto \(shape)")
+        let ownsCompactStorage = !requiresGradient && !other.requiresGradient && isKnownUniquelyReferenced(&storage)
+            && isContiguous && offset == 0 && storage.count == elementCount
+        guard ownsCompactStorage else { return self = self + other }
+        let sum = mutableElements
+        let rows = StridedRows(shape: shape, strides: [strides, other.strides])
+        let length = rows.rowLength, step = rows.innerStrides.1, source = other.elements
+        withExtendedLifetime(other.storage) {
+            rows.forEachRowInParallel { sumOffset, sourceOffset, _ in
+                let to = sum + sumOffset, from = source + sourceOffset
+                if step == 1 {
+                    for i in 0..<length { to[i] += from[i] }
+                } else {
+                    for i in 0..<length { to[i] += from[i * step] }
+                }
+            }
+        }
     }
 
     /// This gradient of a broadcast result summed back to `target`, the shape of the operand that was broadcast

@@ -45,15 +45,16 @@ extension Tensor {
     /// adds two activation reorders and measured slower (BENCHMARKS.md, "oneDNN convolution backend").
     public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair,
                               padding: SpatialPair, backend: ComputeBackend,
-                              oneDNNWeights: OneDNNWeightCache) -> Tensor {
+                              oneDNNWeights: OneDNNWeightCache, adding residual: Tensor? = nil) -> Tensor {
         let isPointwise = weight.rank == 4 && weight.shape[2] == 1 && weight.shape[3] == 1 && stride == 1
             && padding == 0
         if backend == .onednn, !isPointwise,
            let result = oneDNNConv2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
                                      weightCache: oneDNNWeights) {
-            return recordingConvolution(result, input: input, weight: weight, bias: bias, stride: stride,
-                                        padding: padding, dilation: 1, groups: 1, columnBudget: im2colElementBudget)
+            let recorded = recordingConvolution(result, input: input, weight: weight, bias: bias, stride: stride,
+                                                padding: padding, dilation: 1, groups: 1, columnBudget: im2colElementBudget)
+            return residual.map { recorded + $0 } ?? recorded
         }
-        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding)
+        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, adding: residual)
     }
 }

@@ -1,5 +1,4 @@
 import CBLAS
-import CMalloc
 import Foundation
 
 /// Process-wide compute settings. OpenBLAS owns the thread count; we read it back from there so the
@@ -33,16 +32,6 @@ public enum ComputeEnvironment {
         execv("/proc/self/exe", cArguments)
         // execv returns only on failure: carry on with the slow kernels rather than stop.
         cArguments.forEach { free($0) }
-    }
-
-    /// glibc hands freed blocks above its mmap threshold back to the kernel and maps fresh, zero-filled pages
-    /// for the next allocation; the engine allocates and frees tensors of many megabytes per op, and page faults
-    /// then took as much time as the arithmetic (sys ≈ user time in training). Raising the mmap threshold to
-    /// glibc's maximum (32 MiB; larger tensors are rare and long-lived) and never trimming the heap below 1 GiB
-    /// of free space lets freed memory be reused. Call first thing in `main`.
-    public static func keepFreedMemoryForReuse() {
-        mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        mallopt(M_TRIM_THRESHOLD, 1 << 30)
     }
 
     /// The core type to force, or nil when OpenBLAS already runs kernels that suit this CPU.

@@ -1,100 +1,210 @@
 /// Scaled dot-product attention, softmax(q kᵀ / √d + mask) v, over [batch, heads, tokens, headDim] tensors.
-/// Queries are processed in chunks so the score matrix never exceeds `scoreElementBudget` elements, which keeps
-/// SD1.5 at 512 px (4096 tokens) within a few hundred MiB per call.
+///
+/// Computed per (batch, head) in blocks of queries, flash-attention style: a block's scores are written by one
+/// GEMM into a small buffer, turned into probabilities in place (scale, mask and softmax in one pass) and
+/// multiplied by v straight into the output while they are still in the core's cache. The full score matrix
+/// (4096 × 4096 per head for SD1.5 at 512 px) is never materialised, and memory stays bounded.
 public enum Attention {
-    /// 16 MiB of scores per chunk: under glibc's largest mmap threshold, so chunk buffers are reused from the
-    /// heap rather than mapped afresh (see `ComputeEnvironment.keepFreedMemoryForReuse`).
-    public static let scoreElementBudget = 1 << 22
+    /// A block's score buffer holds at most this many elements (4 MiB): large enough for efficient GEMMs and few
+    /// enough to stay in a core's L2 cache between the GEMM that writes it and the one that reads it.
+    public static let scoreElementBudget = 1 << 20
 
     /// `causal`: position i attends to positions ≤ i only (CLIP's text transformer).
     ///
-    /// The gradient is recomputed chunk by chunk in the same way (flash-attention style): only q, k, v and the
-    /// output are saved, never the probabilities, so training memory stays bounded like inference memory.
+    /// The gradient is recomputed block by block in the same way: only q, k, v and the output are saved, never
+    /// the probabilities, so training memory stays bounded like inference memory.
     public static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool = false) -> Tensor {
         scaledDotProduct(query: query, key: key, value: value, causal: causal, scoreBudget: scoreElementBudget)
     }
 
-    /// With the score budget as a parameter, so tests can make several chunks out of small shapes.
+    /// With the block's score budget as a parameter, so tests can make several blocks out of small shapes.
     static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool, scoreBudget: Int) -> Tensor {
-        precondition(query.rank == 4 && key.rank == 4 && value.rank == 4,
-                     "attention: query \(query.shape), key \(key.shape), value \(value.shape) need 4 axes")
-        let (q, k, v) = (query.detached(), key.detached(), value.detached())
-        let chunks = QueryChunks(query: q, key: k, causal: causal, scoreBudget: scoreBudget)
-        let output = chunks.concatenated { chunk in Tensor.matmul(chunks.probabilities(chunk), v) }
+        precondition(query.rank == 4 && key.rank == 4 && value.rank == 4
+                     && key.shape[0...1] == query.shape[0...1] && value.shape[0...2] == key.shape[0...2]
+                     && key.shape[3] == query.shape[3],
+                     "attention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit")
+        let heads = HeadBlocks(query: query.detached(), key: key.detached(), value: value.detached(),
+                               causal: causal, scoreBudget: scoreBudget)
+        let output = heads.forward()
         let savedOutput = output.detached()
-        let needs = [query.requiresGradient, key.requiresGradient, value.requiresGradient]
+        let needs = (query: query.requiresGradient, key: key.requiresGradient, value: value.requiresGradient)
         return output.recorded(from: [query, key, value]) { gradient in
-            // With P = softmax(S), S = q kᵀ·scale, O = P v:  dV = Pᵀ dO,  dP = dO vᵀ,
-            // dS = P ⊙ (dP − rowsum(dO ⊙ O)),  dQ = dS k·scale,  dK = dSᵀ q·scale.
-            let rowDot = (gradient * savedOutput).sum(axis: 3, keepDims: true)
-            var gradientKey = needs[1] ? Tensor.zeros(k.shape) : nil
-            var gradientValue = needs[2] ? Tensor.zeros(v.shape) : nil
-            let gradientQuery = chunks.concatenated { chunk in
-                let probabilities = chunks.probabilities(chunk)
-                let outputGradient = gradient.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)
-                if let accumulated = gradientValue {
-                    gradientValue = accumulated + Tensor.matmul(probabilities.transposed(), outputGradient)
-                }
-                // dS without the scale; the scale goes onto the small [tokens, headDim] factors instead.
-                let scoreGradient = probabilities * (Tensor.matmul(outputGradient, v.transposed())
-                    - rowDot.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count))
-                if let accumulated = gradientKey {
-                    let queries = chunks.scaledQuery.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count)
-                    gradientKey = accumulated + Tensor.matmul(scoreGradient.transposed(), queries)
-                }
-                return Tensor.matmul(scoreGradient, k) * chunks.scale
-            }
-            return [needs[0] ? gradientQuery : nil, gradientKey, gradientValue]
+            let (gradientQuery, gradientKey, gradientValue) = heads.backward(
+                gradient, output: savedOutput, needsQuery: needs.query, needsKey: needs.key, needsValue: needs.value)
+            return [gradientQuery, gradientKey, gradientValue]
         }
     }
 
-    /// The query axis cut into chunks whose score matrices hold at most `scoreBudget` elements.
-    private struct QueryChunks {
-        /// q / √d: scaling the [tokens, headDim] queries costs far less than scaling the scores.
-        let scaledQuery: Tensor, keyTransposed: Tensor
+    /// The per-(batch, head) GEMMs of attention over query blocks, forward and backward.
+    private struct HeadBlocks: Sendable {
+        let query: Tensor, key: Tensor, value: Tensor
         let causal: Bool
         let scale: Float
-        let chunkLength: Int
+        let batch: Int, heads: Int, queries: Int, keys: Int, headDim: Int, valueDim: Int
+        /// Queries per block.
+        let blockLength: Int
+        /// Elements of a block's score buffer.
+        var blockElements: Int { blockLength * Swift.max(keys, 1) }
 
-        init(query: Tensor, key: Tensor, causal: Bool, scoreBudget: Int) {
-            let (batch, heads, queries, headDim) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
-            let keys = key.shape[2]
-            scale = 1 / Float(headDim).squareRoot()
-            scaledQuery = query * scale
-            keyTransposed = key.transposed()
+        init(query: Tensor, key: Tensor, value: Tensor, causal: Bool, scoreBudget: Int) {
+            (batch, heads, queries, headDim) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
+            (keys, valueDim) = (key.shape[2], value.shape[3])
+            self.query = query
+            self.key = key
+            self.value = value
             self.causal = causal
-            chunkLength = Swift.max(1, Swift.min(queries, scoreBudget / Swift.max(1, batch * heads * keys)))
+            scale = 1 / Float(headDim).squareRoot()
+            blockLength = Swift.max(1, Swift.min(queries, scoreBudget / Swift.max(keys, 1)))
         }
 
-        /// softmax(q kᵀ / √d + mask) for the queries in `chunk`: [batch, heads, chunk, keys].
-        func probabilities(_ chunk: Range<Int>) -> Tensor {
-            var scores = Tensor.matmul(scaledQuery.narrowed(axis: 2, start: chunk.lowerBound, length: chunk.count),
-                                       keyTransposed)
-            if causal {
-                scores = scores + causalMask(queryStart: chunk.lowerBound, queries: chunk.count,
-                                             keys: keyTransposed.shape[3])
+        /// The output [batch, heads, queries, valueDim], stored with the heads merged ([batch, queries, heads,
+        /// valueDim], what the output projection reads), so `mergeHeads` needs no copy.
+        func forward() -> Tensor {
+            let merged = Tensor(uninitializedShape: [batch, queries, heads, valueDim])
+            guard merged.elementCount > 0 else { return merged.permuted([0, 2, 1, 3]) }
+            let q = HeadOperand(query), kT = HeadOperand(key, transposed: true), v = HeadOperand(value)
+            let scores = BufferPool.shared.allocate(floats: blockElements)
+            defer { BufferPool.shared.deallocate(scores, floats: blockElements) }
+            let output = merged.mutableElements
+            withExtendedLifetime((q, kT, v)) {
+                for b in 0..<batch {
+                    for h in 0..<heads {
+                        for start in Swift.stride(from: 0, to: queries, by: blockLength) {
+                            let rows = Swift.min(blockLength, queries - start)
+                            probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: scores)
+                            sgemm(m: rows, n: valueDim, k: keys, a: scores, BLASMatrix(rowMajorWithColumns: keys),
+                                  b: v.matrix(b, h), v.layout,
+                                  c: output + ((b * queries + start) * heads + h) * valueDim, ldc: heads * valueDim,
+                                  beta: 0)
+                        }
+                    }
+                }
             }
-            return scores.softmax(axis: 3)
+            return merged.permuted([0, 2, 1, 3])
         }
 
-        /// `body`'s results for each chunk in order, concatenated along the query axis.
-        func concatenated(_ body: (Range<Int>) -> Tensor) -> Tensor {
-            let queries = scaledQuery.shape[2]
-            let pieces = Swift.stride(from: 0, to: queries, by: chunkLength).map {
-                body($0..<Swift.min($0 + chunkLength, queries))
+        /// softmax(q kᵀ·scale + mask) for `rows` queries from `start` of (b, h), row-major into `scores`.
+        private func probabilities(_ b: Int, _ h: Int, start: Int, rows: Int, q: HeadOperand, kT: HeadOperand,
+                                   into scores: UnsafeMutablePointer<Float>) {
+            sgemm(m: rows, n: keys, k: headDim, a: q.matrix(b, h, row: start), q.layout,
+                  b: kT.matrix(b, h), kT.layout, c: scores, ldc: keys, beta: 0)
+            let (keys, scale, causal) = (self.keys, self.scale, self.causal)
+            let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1))
+            Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
+                for row in range {
+                    // Causal: keys after the query's own position get probability 0 (a −∞ score).
+                    let valid = causal ? Swift.min(keys, start + row + 1) : keys
+                    let scores = scores + row * keys
+                    let largest = largestValue(scores, count: valid) * scale
+                    transformVectors(scores, scores, count: valid) { exponential($0 * scale - largest) }
+                    let normaliser = Float(1 / sumOfRow(scores, valid))
+                    transformVectors(scores, scores, count: valid) { $0 * normaliser }
+                    (scores + valid).update(repeating: 0, count: keys - valid)
+                }
             }
-            return pieces.count == 1 ? pieces[0] : Tensor.concat(pieces, axis: 2)
+        }
+
+        /// Gradients of Σ gradient ⊙ output. With P = softmax(S), S = q kᵀ·scale, O = P v, per block:
+        /// dV += Pᵀ dO,  dP = dO vᵀ,  dS = P ⊙ (dP − rowsum(dO ⊙ O))·scale,  dQ = dS k,  dK += dSᵀ q.
+        /// Each gradient is stored with the heads merged, like the forward output (the layout the projections'
+        /// gradients are read in).
+        func backward(_ gradient: Tensor, output: Tensor, needsQuery: Bool, needsKey: Bool,
+                      needsValue: Bool) -> (Tensor?, Tensor?, Tensor?) {
+            let mergedQuery = needsQuery ? Tensor(uninitializedShape: [batch, queries, heads, headDim]) : nil
+            let mergedKey = needsKey ? Tensor.zeros([batch, keys, heads, headDim]) : nil
+            let mergedValue = needsValue ? Tensor.zeros([batch, keys, heads, valueDim]) : nil
+            let q = HeadOperand(query), kT = HeadOperand(key, transposed: true), k = HeadOperand(key)
+            let vT = HeadOperand(value, transposed: true)
+            let dO = HeadOperand(gradient), o = output.contiguousHeads()
+            let probabilities = BufferPool.shared.allocate(floats: blockElements)
+            let scoreGradient = BufferPool.shared.allocate(floats: blockElements)
+            var rowDot = [Float](repeating: 0, count: blockLength)
+            defer {
+                BufferPool.shared.deallocate(probabilities, floats: blockElements)
+                BufferPool.shared.deallocate(scoreGradient, floats: blockElements)
+            }
+            let (scale, keys, valueDim) = (self.scale, self.keys, self.valueDim)
+            withExtendedLifetime((q, kT, k, vT, dO, o, mergedQuery, mergedKey, mergedValue)) {
+                for b in 0..<batch {
+                    for h in 0..<heads {
+                        for start in Swift.stride(from: 0, to: queries, by: blockLength) {
+                            let rows = Swift.min(blockLength, queries - start)
+                            self.probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: probabilities)
+                            let blockGradient = dO.matrix(b, h, row: start)
+                            if let mergedValue {
+                                sgemm(m: keys, n: valueDim, k: rows,
+                                      a: probabilities, BLASMatrix(rows: keys, columns: rows, rowStride: 1, columnStride: keys)!,
+                                      b: blockGradient, dO.layout,
+                                      c: mergedValue.mutableElements + (b * keys * heads + h) * valueDim,
+                                      ldc: heads * valueDim, beta: 1)
+                            }
+                            guard needsQuery || needsKey else { continue }
+                            sgemm(m: rows, n: keys, k: valueDim, a: blockGradient, dO.layout, b: vT.matrix(b, h), vT.layout,
+                                  c: scoreGradient, ldc: keys, beta: 0)
+                            // rowsum(dO ⊙ O) for the block's queries.
+                            for row in 0..<rows {
+                                let outputRow = o.element(b, h, start + row)
+                                var dot: Float = 0
+                                for d in 0..<valueDim {
+                                    dot += blockGradient[row * dO.rowStride + d * dO.columnStride] * outputRow[d]
+                                }
+                                rowDot[row] = dot
+                            }
+                            rowDot.withUnsafeBufferPointer { rowDot in
+                                let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1))
+                                Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
+                                    for row in range {
+                                        let p = probabilities + row * keys, ds = scoreGradient + row * keys
+                                        let shift = rowDot[row]
+                                        for i in 0..<keys { ds[i] = p[i] * (ds[i] - shift) * scale }
+                                    }
+                                }
+                            }
+                            if let mergedQuery {
+                                sgemm(m: rows, n: headDim, k: keys, a: scoreGradient, BLASMatrix(rowMajorWithColumns: keys),
+                                      b: k.matrix(b, h), k.layout,
+                                      c: mergedQuery.mutableElements + ((b * queries + start) * heads + h) * headDim,
+                                      ldc: heads * headDim, beta: 0)
+                            }
+                            if let mergedKey {
+                                sgemm(m: keys, n: headDim, k: rows,
+                                      a: scoreGradient, BLASMatrix(rows: keys, columns: rows, rowStride: 1, columnStride: keys)!,
+                                      b: q.matrix(b, h, row: start), q.layout,
+                                      c: mergedKey.mutableElements + (b * keys * heads + h) * headDim,
+                                      ldc: heads * headDim, beta: 1)
+                            }
+                        }
+                    }
+                }
+            }
+            let toHeads = { (merged: Tensor?) in merged?.permuted([0, 2, 1, 3]) }
+            return (toHeads(mergedQuery), toHeads(mergedKey), toHeads(mergedValue))
         }
     }
 
-    /// −∞ above the diagonal (keys after the query's own position), 0 elsewhere: [queries, keys].
-    static func causalMask(queryStart: Int, queries: Int, keys: Int) -> Tensor {
-        Tensor(shape: [queries, keys]) { mask in
-            for row in 0..<queries {
-                for column in 0..<keys {
-                    mask[row * keys + column] = column > queryStart + row ? -Float.infinity : 0
-                }
+    /// One (batch, head) matrix of a [batch, heads, rows, columns] tensor as BLAS reads it (transposed: the
+    /// [columns, rows] transpose). A layout BLAS cannot read is made dense first.
+    private struct HeadOperand {
+        let tensor: Tensor
+        let layout: BLASMatrix
+        let rowStride: Int, columnStride: Int
+
+        init(_ source: Tensor, transposed: Bool = false) {
+            let (rows, columns) = (source.shape[2], source.shape[3])
+            func reading(_ t: Tensor) -> BLASMatrix? {
+                transposed
+                    ? BLASMatrix(rows: columns, columns: rows, rowStride: t.strides[3], columnStride: t.strides[2])
+                    : BLASMatrix(rows: rows, columns: columns, rowStride: t.strides[2], columnStride: t.strides[3])
             }
+            let readable = reading(source) != nil ? source : source.copied()
+            tensor = readable
+            layout = reading(readable)!
+            (rowStride, columnStride) = (readable.strides[2], readable.strides[3])
+        }
+
+        /// The matrix of (b, h), starting at row `row` of the untransposed tensor.
+        func matrix(_ b: Int, _ h: Int, row: Int = 0) -> UnsafePointer<Float> {
+            tensor.elements + b * tensor.strides[0] + h * tensor.strides[1] + row * rowStride
         }
     }
 
@@ -104,9 +214,19 @@ public enum Attention {
         return x.reshaped([batch, tokens, heads, width / heads]).permuted([0, 2, 1, 3])
     }
 
-    /// [batch, heads, tokens, headDim] → [batch, tokens, heads·headDim].
+    /// [batch, heads, tokens, headDim] → [batch, tokens, heads·headDim] (a view of attention's own output).
     public static func mergeHeads(_ x: Tensor) -> Tensor {
         let (batch, heads, tokens, headDim) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         return x.permuted([0, 2, 1, 3]).contiguous().reshaped([batch, tokens, heads * headDim])
+    }
+}
+
+private extension Tensor {
+    /// Rows of the last axis made unit-stride (a copy only when they are not), for per-row dot products.
+    func contiguousHeads() -> Tensor { strides[3] == 1 ? self : copied() }
+
+    /// The address of row (b, h, row) of a rank-4 tensor whose last axis has unit stride.
+    func element(_ b: Int, _ h: Int, _ row: Int) -> UnsafePointer<Float> {
+        elements + b * strides[0] + h * strides[1] + row * strides[2]
     }
 }

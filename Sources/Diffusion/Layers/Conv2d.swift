@@ -17,15 +17,17 @@ public struct Conv2d: Sendable {
         self.padding = padding
     }
 
-    /// Runs on `ComputeEnvironment.backend`; `gates` [batch, adapters] scale the attached adapters per sample.
-    public func callAsFunction(_ input: Tensor, gates: Tensor? = nil) -> Tensor {
-        let base = callAsFunction(input, backend: ComputeEnvironment.backend)
+    /// Runs on `ComputeEnvironment.backend`; `gates` [batch, adapters] scale the attached adapters per sample;
+    /// `residual` (broadcastable to the output) is added in the convolution's GEMM.
+    public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
+        let base = callAsFunction(input, backend: ComputeEnvironment.backend, adding: residual)
         guard let adapter, let gates else { return base }
-        return base + adapter.delta(image: input, gates: gates)
+        return adapter.adding(to: base, image: input, gates: gates)
     }
 
-    public func callAsFunction(_ input: Tensor, backend: ComputeBackend) -> Tensor {
+    public func callAsFunction(_ input: Tensor, backend: ComputeBackend, adding residual: Tensor? = nil) -> Tensor {
         Tensor.conv2d(input, weight: weight, bias: bias, stride: SpatialPair(stride, stride),
-                      padding: SpatialPair(padding, padding), backend: backend, oneDNNWeights: oneDNNWeights)
+                      padding: SpatialPair(padding, padding), backend: backend, oneDNNWeights: oneDNNWeights,
+                      adding: residual)
     }
 }

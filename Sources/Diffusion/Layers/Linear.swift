@@ -13,10 +13,11 @@ public struct Linear: Sendable {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    /// `gates` [batch, adapters] scale the attached adapters per sample (ignored without an adapter).
-    public func callAsFunction(_ input: Tensor, gates: Tensor? = nil) -> Tensor {
-        let base = Tensor.linear(input, weight: weight, bias: bias)
+    /// `gates` [batch, adapters] scale the attached adapters per sample (ignored without an adapter);
+    /// `residual` (broadcastable to the output) is added in the layer's GEMM.
+    public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
+        let base = Tensor.linear(input, weight: weight, bias: bias, adding: residual)
         guard let adapter, let gates else { return base }
-        return base + adapter.delta(tokens: input, gates: gates)
+        return adapter.adding(to: base, tokens: input, gates: gates)
     }
 }

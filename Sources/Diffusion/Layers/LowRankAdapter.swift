@@ -34,19 +34,19 @@ public struct LowRankAdapter: Sendable {
         }
     }
 
-    /// The update for x [batch, …, inFeatures] (a linear layer's input; gates are per sample, so the batch axis
-    /// is required).
-    func delta(tokens x: Tensor, gates: Tensor) -> Tensor {
+    /// `base` (the frozen layer's output) plus the update for x [batch, …, inFeatures] (a linear layer's input;
+    /// gates are per sample, so the batch axis is required). The up-projection's GEMM adds onto `base`.
+    func adding(to base: Tensor, tokens x: Tensor, gates: Tensor) -> Tensor {
         precondition(x.rank >= 2, "LowRankAdapter: input \(x.shape) has no batch axis for the per-sample gates")
         let projected = Tensor.linear(x, weight: down)                        // [batch, …, rank]
         let gateShape = [x.shape[0]] + Array(repeating: 1, count: x.rank - 2) + [rank]
-        return Tensor.linear(projected * rankGates(gates).reshaped(gateShape), weight: up)
+        return Tensor.linear(projected * rankGates(gates).reshaped(gateShape), weight: up, adding: base)
     }
 
-    /// The update for x [batch, C, H, W] (a 1×1 convolution's input).
-    func delta(image x: Tensor, gates: Tensor) -> Tensor {
+    /// `base` plus the update for x [batch, C, H, W] (a 1×1 convolution's input).
+    func adding(to base: Tensor, image x: Tensor, gates: Tensor) -> Tensor {
         let projected = Tensor.conv2d(x, weight: down.reshaped([rank, down.shape[1], 1, 1]))
         let gated = projected * rankGates(gates).reshaped([x.shape[0], rank, 1, 1])
-        return Tensor.conv2d(gated, weight: up.reshaped([up.shape[0], rank, 1, 1]))
+        return Tensor.conv2d(gated, weight: up.reshaped([up.shape[0], rank, 1, 1]), adding: base)
     }
 }

@@ -11,10 +11,7 @@ public struct LayerNorm: Sendable {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        let axis = input.rank - 1
-        let centred = input - input.mean(axis: axis, keepDims: true)
-        let variance = (centred * centred).mean(axis: axis, keepDims: true)
-        return centred * (variance + epsilon).rsqrt() * weight + bias
+        Tensor.layerNorm(input, weight: weight, bias: bias, epsilon: epsilon)
     }
 }
 
@@ -33,13 +30,9 @@ public struct GroupNorm: Sendable {
         self.epsilon = epsilon
     }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor {
-        let (batch, channels) = (input.shape[0], input.shape[1])
-        let grouped = input.reshaped([batch, groups, input.elementCount / (batch * groups)])
-        let centred = grouped - grouped.mean(axis: 2, keepDims: true)
-        let inverseDeviation = ((centred * centred).mean(axis: 2, keepDims: true) + epsilon).rsqrt()
-        let normalised = (centred * inverseDeviation).reshaped(input.shape)
-        let affineShape = [1, channels] + Array(repeating: 1, count: input.rank - 2)
-        return normalised * weight.reshaped(affineShape) + bias.reshaped(affineShape)
+    /// `followedBySiLU`: SiLU applied in the same pass (every ResnetBlock normalises, then activates).
+    public func callAsFunction(_ input: Tensor, followedBySiLU: Bool = false) -> Tensor {
+        Tensor.groupNorm(input, groups: groups, weight: weight, bias: bias, epsilon: epsilon,
+                         followedBySiLU: followedBySiLU)
     }
 }

@@ -114,7 +114,7 @@ public struct AutoencoderKL: Sendable {
             for resnet in level.resnets { h = resnet(h, timeEmbedding: nil) }
             if let downsampler = level.resample { h = downsampler(Self.padRightAndBottom(h)) }
         }
-        h = encoderConvOut(encoderNormOut(encoderMid(h)).silu())
+        h = encoderConvOut(encoderNormOut(encoderMid(h), followedBySiLU: true))
         if let quantConv { h = quantConv(h) }
         let latent = configuration.latentChannels
         return (h.narrowed(axis: 1, start: 0, length: latent).contiguous(),
@@ -129,7 +129,7 @@ public struct AutoencoderKL: Sendable {
             for resnet in level.resnets { h = resnet(h, timeEmbedding: nil) }
             if let upsampler = level.resample { h = upsampler(h.upsampledNearest()) }
         }
-        return decoderConvOut(decoderNormOut(h).silu())
+        return decoderConvOut(decoderNormOut(h, followedBySiLU: true))
     }
 
     /// Zero row at the bottom and zero column at the right of [N, C, H, W].

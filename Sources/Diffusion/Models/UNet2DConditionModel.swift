@@ -157,7 +157,7 @@ public struct UNet2DConditionModel: Sendable {
             }
             if let upsampler = level.resample { h = upsampler(h.upsampledNearest()) }
         }
-        return convOut(normOut(h).silu())
+        return convOut(normOut(h, followedBySiLU: true))
     }
 
     // MARK: Membranes

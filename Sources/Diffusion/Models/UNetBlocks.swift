@@ -20,13 +20,14 @@ struct ResnetBlock: Sendable {
 
     /// `timeEmbedding`: [batch, timeChannels], already through SiLU.
     func callAsFunction(_ x: Tensor, timeEmbedding: Tensor?) -> Tensor {
-        var h = conv1(norm1(x).silu())
+        // The time shift and the skip connection are added inside the convolutions' GEMMs.
+        var shift: Tensor? = nil
         if let timeProjection, let timeEmbedding {
             let t = timeProjection(timeEmbedding)
-            h = h + t.reshaped(t.shape + [1, 1])
+            shift = t.reshaped(t.shape + [1, 1])
         }
-        h = conv2(norm2(h).silu())
-        return (shortcut?(x) ?? x) + h
+        let h = conv1(norm1(x, followedBySiLU: true), adding: shift)
+        return conv2(norm2(h, followedBySiLU: true), adding: shortcut?(x) ?? x)
     }
 }
 
@@ -43,13 +44,14 @@ struct AttentionLayer: Sendable {
         self.heads = heads
     }
 
-    /// x: [batch, tokens, width]; context: [batch, contextTokens, contextWidth] (x itself for self-attention).
-    func callAsFunction(_ x: Tensor, context: Tensor, gates: Tensor?) -> Tensor {
+    /// x: [batch, tokens, width]; context: [batch, contextTokens, contextWidth] (x itself for self-attention);
+    /// `residual` is added to the output (in the output projection's GEMM).
+    func callAsFunction(_ x: Tensor, context: Tensor, gates: Tensor?, adding residual: Tensor? = nil) -> Tensor {
         let attended = Attention.scaledDotProduct(
             query: Attention.splitHeads(query(x, gates: gates), heads: heads),
             key: Attention.splitHeads(key(context, gates: gates), heads: heads),
             value: Attention.splitHeads(value(context, gates: gates), heads: heads))
-        return out(Attention.mergeHeads(attended), gates: gates)
+        return out(Attention.mergeHeads(attended), gates: gates, adding: residual)
     }
 
     mutating func forEachLinear(_ prefix: String, _ body: (String, inout Linear) throws -> Void) rethrows {
@@ -79,13 +81,9 @@ struct TransformerBlock: Sendable {
 
     func callAsFunction(_ x: Tensor, context: Tensor, gates: Tensor?) -> Tensor {
         let normed = norm1(x)
-        var h = x + selfAttention(normed, context: normed, gates: gates)
-        h = h + crossAttention(norm2(h), context: context, gates: gates)
-        let projected = geglu(norm3(h), gates: gates)
-        let inner = projected.shape.last! / 2
-        let gated = projected.narrowed(axis: projected.rank - 1, start: 0, length: inner)
-            * projected.narrowed(axis: projected.rank - 1, start: inner, length: inner).gelu()
-        return h + feedForwardOut(gated, gates: gates)
+        let attended = selfAttention(normed, context: normed, gates: gates, adding: x)
+        let h = crossAttention(norm2(attended), context: context, gates: gates, adding: attended)
+        return feedForwardOut(geglu(norm3(h), gates: gates).geglu(), gates: gates, adding: h)
     }
 
     mutating func forEachLinear(_ prefix: String, _ body: (String, inout Linear) throws -> Void) rethrows {
@@ -169,12 +167,10 @@ struct SpatialTransformer: Sendable {
         case .linear(let linear): tokens = linear(toTokens(norm(x)), gates: gates)
         }
         for block in blocks { tokens = block(tokens, context: context, gates: gates) }
-        let out: Tensor
         switch projectOut {
-        case .convolution(let conv): out = conv(toImage(tokens), gates: gates)
-        case .linear(let linear): out = toImage(linear(tokens, gates: gates))
+        case .convolution(let conv): return conv(toImage(tokens), gates: gates, adding: x)
+        case .linear(let linear): return toImage(linear(tokens, gates: gates, adding: toTokens(x)))
         }
-        return out + x
     }
 
     /// Every layer a membrane adapts (METHOD.md §1), by its diffusers path under `prefix`: the projections

@@ -20,33 +20,50 @@ public struct SpatialPair: Sendable, Equatable, ExpressibleByIntegerLiteral, Cus
 
 extension Tensor {
     /// The column buffer is tiled over output rows to stay under this many elements (16 MiB). Unbounded, VAE
-    /// convs at 512×512 would unroll to over a gigabyte; and below glibc's 32 MiB dynamic mmap threshold the
-    /// buffer is reused from the heap instead of arriving as fresh pages to fault in on every call (measured on
-    /// SD1.5's 320-channel 3×3 conv: 64 MiB tiles ~40% slower than 16 MiB ones; 4 MiB no faster).
+    /// convs at 512×512 would unroll to over a gigabyte (measured on SD1.5's 320-channel 3×3 conv: 64 MiB tiles
+    /// ~40% slower than 16 MiB ones, mostly page faults then; 4 MiB no faster). The buffer comes from the
+    /// `BufferPool`, so every later convolution with the same tile size reuses it.
     static let im2colElementBudget = 4 << 20
 
     /// input [N, C, H, W] ⋆ weight [O, C/groups, kh, kw] (+ bias [O]) → [N, O, H', W'] with
     /// H' = (H + 2·padding − dilation·(kh − 1) − 1) / stride + 1, and likewise W'.
+    /// `residual` (broadcastable to the output) is added in the same pass: it is written into the output first
+    /// and the GEMM adds onto it, so a skip connection or a per-sample shift costs no extra pass or buffer.
     public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
                               stride: SpatialPair = 1, padding: SpatialPair = 0, dilation: SpatialPair = 1,
-                              groups: Int = 1) -> Tensor {
+                              groups: Int = 1, adding residual: Tensor? = nil) -> Tensor {
         conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
-               groups: groups, columnBudget: im2colElementBudget)
+               groups: groups, columnBudget: im2colElementBudget, adding: residual)
+    }
+
+    /// The value a GEMM-computed layer output starts from before the product is added onto it (beta = 1):
+    /// bias (laid out by `biasShape`, broadcast) plus `residual` (broadcast), or nil when there is neither.
+    static func initialOutput(shape: [Int], bias: Tensor?, biasShape: [Int], residual: Tensor?) -> Tensor? {
+        let biasView = bias.map { $0.detached().reshaped(biasShape).expanded(to: shape) }
+        let residualView = residual.map { $0.detached().expanded(to: shape) }
+        switch (biasView, residualView) {
+        case (nil, nil): return nil
+        case (let view?, nil), (nil, let view?): return view.copied()
+        case (let biasView?, let residualView?):
+            return combineElements(residualView, biasView, op: "residual + bias") { $0 + $1 }
+        }
     }
 
     /// `result`, the convolution of `input` by `weight` (+ `bias`) however it was computed, recorded with its
     /// gradients: the bias's is the sum of the output gradient over batch and pixels; the input's is the
     /// transposed convolution (GEMM with the weight, then patches folded back, summing overlaps); the weight's is
     /// the output gradient times the input's patches. The input is saved only when the weight needs a gradient.
+    /// A `residual` added into the output gets the output gradient (summed to its shape).
     static func recordingConvolution(_ result: Tensor, input: Tensor, weight: Tensor, bias: Tensor?,
                                      stride: SpatialPair, padding: SpatialPair, dilation: SpatialPair,
-                                     groups: Int, columnBudget: Int) -> Tensor {
-        let operands = [input, weight] + (bias.map { [$0] } ?? [])
+                                     groups: Int, columnBudget: Int, residual: Tensor? = nil) -> Tensor {
+        let operands = [input, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
         guard operands.contains(where: \.requiresGradient) else { return result }
-        let inputShape = input.shape
+        let inputShape = input.shape, residualShape = residual?.shape
         let savedWeight = weight.detached()
         let savedInput = weight.requiresGradient ? input.detached() : nil
         let (needsInput, needsBias) = (input.requiresGradient, bias?.requiresGradient ?? false)
+        let (hasBias, needsResidual) = (bias != nil, residual?.requiresGradient ?? false)
         return result.recorded(from: operands) { gradient in
             let geometry = ConvolutionGeometry(
                 channels: inputShape[1] / groups, height: inputShape[2], width: inputShape[3],
@@ -60,7 +77,8 @@ extension Tensor {
                 savedInput.map { convolutionWeightGradient(g, input: $0, weightShape: savedWeight.shape,
                                                            geometry: geometry, groups: groups, columnBudget: columnBudget) },
             ]
-            if operands.count == 3 { gradients.append(needsBias ? g.sum(axes: [0, 2, 3]) : nil) }
+            if hasBias { gradients.append(needsBias ? g.sum(axes: [0, 2, 3]) : nil) }
+            if let residualShape { gradients.append(needsResidual ? g.summed(toShape: residualShape) : nil) }
             return gradients
         }
     }
@@ -93,8 +111,9 @@ extension Tensor {
                 return
             }
             let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
-            defer { columns.deallocate() }
+            let columnCount = patchLength * rowsPerTile * geometry.outputWidth
+            let columns = BufferPool.shared.allocate(floats: columnCount)
+            defer { BufferPool.shared.deallocate(columns, floats: columnCount) }
             for image in 0..<batch {
                 for group in 0..<groups {
                     let groupGradient = gradient.elements + (image * outChannels + group * groupOutChannels) * pixels
@@ -142,8 +161,9 @@ extension Tensor {
                 return
             }
             let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
-            defer { columns.deallocate() }
+            let columnCount = patchLength * rowsPerTile * geometry.outputWidth
+            let columns = BufferPool.shared.allocate(floats: columnCount)
+            defer { BufferPool.shared.deallocate(columns, floats: columnCount) }
             for image in 0..<batch {
                 for group in 0..<groups {
                     let groupInput = x.elements + (image * channels + group * groupChannels) * planeSize
@@ -166,16 +186,17 @@ extension Tensor {
 
     /// `conv2d` with the column buffer limited to `columnBudget` elements (tests force tiling with a small one).
     static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair, padding: SpatialPair,
-                       dilation: SpatialPair, groups: Int, columnBudget: Int) -> Tensor {
+                       dilation: SpatialPair, groups: Int, columnBudget: Int, adding residual: Tensor? = nil) -> Tensor {
         let result = convolutionValues(input, weight: weight, bias: bias, stride: stride, padding: padding,
-                                       dilation: dilation, groups: groups, columnBudget: columnBudget)
+                                       dilation: dilation, groups: groups, columnBudget: columnBudget, residual: residual)
         return recordingConvolution(result, input: input, weight: weight, bias: bias, stride: stride,
-                                    padding: padding, dilation: dilation, groups: groups, columnBudget: columnBudget)
+                                    padding: padding, dilation: dilation, groups: groups, columnBudget: columnBudget,
+                                    residual: residual)
     }
 
     private static func convolutionValues(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair,
                                           padding: SpatialPair, dilation: SpatialPair, groups: Int,
-                                          columnBudget: Int) -> Tensor {
+                                          columnBudget: Int, residual: Tensor?) -> Tensor {
         let shapes = "input \(input.shape), weight \(weight.shape)"
         precondition(input.rank == 4 && weight.rank == 4, "conv2d: \(shapes) must both have 4 axes")
         let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
@@ -196,10 +217,10 @@ extension Tensor {
 
         let outputShape = [batch, outChannels, geometry.outputHeight, geometry.outputWidth]
         let pixels = geometry.outputHeight * geometry.outputWidth
-        let result = bias.map { $0.reshaped([1, outChannels, 1, 1]).expanded(to: outputShape).copied() }
-            ?? Tensor(uninitializedShape: outputShape)
+        let initial = initialOutput(shape: outputShape, bias: bias, biasShape: [1, outChannels, 1, 1], residual: residual)
+        let result = initial ?? Tensor(uninitializedShape: outputShape)
         guard result.elementCount > 0 else { return result }
-        let beta: Float = bias == nil ? 0 : 1
+        let beta: Float = initial == nil ? 0 : 1
         let x = input.contiguous(), w = weight.contiguous()
         let (groupChannels, groupOutChannels) = (channels / groups, outChannels / groups)
         let patchLength = geometry.patchLength
@@ -221,8 +242,9 @@ extension Tensor {
                 return
             }
             let rowsPerTile = geometry.outputRowsPerTile(columnBudget: columnBudget)
-            let columns = UnsafeMutablePointer<Float>.allocate(capacity: patchLength * rowsPerTile * geometry.outputWidth)
-            defer { columns.deallocate() }
+            let columnCount = patchLength * rowsPerTile * geometry.outputWidth
+            let columns = BufferPool.shared.allocate(floats: columnCount)
+            defer { BufferPool.shared.deallocate(columns, floats: columnCount) }
             for image in 0..<batch {
                 for group in 0..<groups {
                     let groupInput = x.elements + (image * channels + group * groupChannels) * height * width

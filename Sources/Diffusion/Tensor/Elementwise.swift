@@ -251,11 +251,8 @@ extension Tensor {
     public func gelu(approximation: GELUApproximation = .none) -> Tensor {
         switch approximation {
         case .none:
-            let inverseRoot2 = Float(0.5).squareRoot(), inverseRoot2Pi = 1 / Float(2 * Double.pi).squareRoot()
-            let result = mapElements { x in 0.5 * x * (1 + Foundation.erf(x * inverseRoot2)) }
-            return derivedElementwise(result, op: "gelu") { x in
-                0.5 * (1 + Foundation.erf(x * inverseRoot2)) + x * inverseRoot2Pi * Foundation.exp(-0.5 * x * x)
-            }
+            let x = detached()
+            return mapVectors(erfGELU).recorded(from: [self]) { [$0 * x.mapVectors(erfGELUDerivative)] }
         case .tanh:
             let scale = Float(2 / Double.pi).squareRoot()
             let result = mapElements { x in 0.5 * x * (1 + Foundation.tanh(scale * (x + 0.044715 * x * x * x))) }

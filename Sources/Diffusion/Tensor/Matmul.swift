@@ -121,27 +121,31 @@ extension Tensor {
 extension Tensor {
     /// PyTorch's `linear`: input [.., in] · weightᵀ + bias, with weight [out, in] and bias [out]. The weight is
     /// read transposed by BLAS in place, and the bias is written first so the GEMM adds onto it (beta = 1).
-    public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-        let result = linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached())
-        let operands = [input, weight] + (bias.map { [$0] } ?? [])
+    /// `residual` (broadcastable to the output) is written first too, so a skip connection costs no extra pass.
+    public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
+        let result = linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached(),
+                                  residual: residual?.detached())
+        let operands = [input, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
         guard operands.contains(where: \.requiresGradient) else { return result }
         // Saved: the weight for the input's gradient, the input only when the weight's gradient is wanted.
         let inputShape = input.shape, (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
         let savedWeight = input.requiresGradient ? weight.detached() : nil
         let savedInput = weight.requiresGradient ? input.detached() : nil
-        let needsBias = bias?.requiresGradient ?? false
+        let (hasBias, needsBias) = (bias != nil, bias?.requiresGradient ?? false)
+        let (residualShape, needsResidual) = (residual?.shape, residual?.requiresGradient ?? false)
         return result.recorded(from: operands) { gradient in
             let rows = gradient.reshaped([-1, outFeatures])
             var gradients: [Tensor?] = [
                 savedWeight.map { matmul(rows, $0).reshaped(inputShape) },
                 savedInput.map { matmul(rows.transposed(), $0.reshaped([-1, inFeatures])) },
             ]
-            if operands.count == 3 { gradients.append(needsBias ? rows.sum(axis: 0) : nil) }
+            if hasBias { gradients.append(needsBias ? rows.sum(axis: 0) : nil) }
+            if let residualShape { gradients.append(needsResidual ? gradient.summed(toShape: residualShape) : nil) }
             return gradients
         }
     }
 
-    private static func linearValues(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    private static func linearValues(_ input: Tensor, weight: Tensor, bias: Tensor?, residual: Tensor?) -> Tensor {
         precondition(weight.rank == 2 && input.rank >= 1 && input.shape.last == weight.shape[1],
                      "linear: input \(input.shape) does not match weight \(weight.shape) ([out, in])")
         let (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
@@ -151,16 +155,14 @@ extension Tensor {
         let rows = input.shape.dropLast().reduce(1, *)
         let dense = input.contiguous()
         let outputShape = Array(input.shape.dropLast()) + [outFeatures]
-        guard inFeatures > 0 else {
-            return bias.map { $0.expanded(to: outputShape).copied() } ?? Tensor.zeros(outputShape)
-        }
-        let result = bias.map { $0.expanded(to: [rows, outFeatures]).copied() }
-            ?? Tensor(uninitializedShape: [rows, outFeatures])
+        let initial = initialOutput(shape: outputShape, bias: bias, biasShape: [outFeatures], residual: residual)
+        guard inFeatures > 0 else { return initial ?? Tensor.zeros(outputShape) }
+        let result = initial?.reshaped([rows, outFeatures]) ?? Tensor(uninitializedShape: [rows, outFeatures])
         guard rows > 0 && outFeatures > 0 else { return result.reshaped(outputShape) }
         let (matrixB, layoutB) = weight.transposed().asBLASOperand()
         withExtendedLifetime((dense.storage, matrixB.storage)) {
             sgemm(m: rows, n: outFeatures, k: inFeatures, a: dense.elements, BLASMatrix(rowMajorWithColumns: inFeatures),
-                  b: matrixB.elements, layoutB, c: result.mutableElements, ldc: outFeatures, beta: bias == nil ? 0 : 1)
+                  b: matrixB.elements, layoutB, c: result.mutableElements, ldc: outFeatures, beta: initial == nil ? 0 : 1)
         }
         return result.reshaped(outputShape)
     }

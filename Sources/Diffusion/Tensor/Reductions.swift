@@ -166,7 +166,7 @@ extension Tensor {
 
 /// Σ row[i] in Double, with four independent accumulators so the adds pipeline.
 @inline(__always)
-private func sumOfRow(_ row: UnsafePointer<Float>, _ length: Int) -> Double {
+func sumOfRow(_ row: UnsafePointer<Float>, _ length: Int) -> Double {
     var (s0, s1, s2, s3) = (0.0, 0.0, 0.0, 0.0)
     var i = 0
     while i + 4 <= length {

@@ -19,12 +19,10 @@ final class TensorStorage: @unchecked Sendable {
     /// Elements are left uninitialised: every creator writes all of them before the tensor is handed out.
     init(uninitializedCount count: Int) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        base = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        base = BufferPool.shared.allocate(floats: count)
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit { BufferPool.shared.deallocate(base, floats: count) }
 }
 
 public struct Tensor: Sendable {
