@@ -15,7 +15,7 @@ struct TUICommand: ParsableCommand {
     @Option(help: "Base model to open (a diffusers folder or a single-file checkpoint).")
     var model: String?
 
-    @Option(name: .long, help: ArgumentHelp("A membrane to attach to the model, with an optional strength; repeatable (m toggles them, c compares).", valueName: "path[:weight]"))
+    @Option(name: .long, help: ArgumentHelp("A membrane to attach to the model, with an optional strength and gate floor; repeatable (m toggles them, c compares).", valueName: "path[:weight[:min_gate]]"))
     var membrane: [String] = []
 
     @Option(help: ArgumentHelp("A training log (JSON lines) to follow from the start, e.g. the one a running `spm-workbench train` writes; it may appear later.", valueName: "path"))
@@ -23,6 +23,9 @@ struct TUICommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("A training config (YAML) to open in the config editor.", valueName: "path"))
     var config: String?
+
+    @Option(help: ArgumentHelp("Facilitated transport the rack starts with (f switches it there): reference, tokens or off.", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
+    var transport = "reference"
 
     @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
     var theme = "dark"
@@ -37,8 +40,11 @@ struct TUICommand: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        guard let transportConfig = TransportConfig(commandLine: transport) else {
+            throw ValidationError("--transport '\(transport)': expected one of \(TransportConfig.commandLineChoices.joined(separator: ", "))")
+        }
         try WorkbenchLauncher.run(WorkbenchLauncher.Settings(
-            modelPath: model, membranes: membranes, trainingLog: trainingLog, configPath: config, themeName: theme, images: images,
+            modelPath: model, membranes: membranes, trainingLog: trainingLog, configPath: config, transport: transportConfig, themeName: theme, images: images,
             themeDirectories: TUICommand.themeDirectories()))
     }
 

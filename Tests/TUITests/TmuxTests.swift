@@ -139,13 +139,19 @@ struct TmuxTests {
         #expect(first.contains("? help · Tab screens · q quit"))
         try session.keys("?")
         // Wait for the whole overlay: curses may still be writing it when its title first shows.
-        let texts = ["─ Keys ─", "quit (restores the terminal)", "open a training log", "next theme", "generate with the loaded model"]
+        let texts = ["─ Keys ─", "quit (restores the terminal)", "open a training log", "next theme", "pause after the current step"]
         let help = session.waitFor { screen in texts.allSatisfy(screen.contains) }
         #expect(help != nil, "help overlay incomplete: \(session.screen())")
         // Every screen's keys are in it, a page at a time.
-        try session.keys("NPage", "NPage", "NPage")
-        let later = ["Config editor", "Membrane rack", "write the mix that is on as a merged membrane"]
-        #expect(session.waitFor { screen in later.allSatisfy(screen.contains) } != nil, "help lacks the later screens: \(session.screen())")
+        let later = ["generate with the loaded model", "Config editor", "train with this config", "Membrane rack",
+                     "write the mix that is on as a merged membrane", "facilitated transport: reference → tokens → off"]
+        var seen = ""
+        for _ in 0..<6 {
+            try session.keys("NPage")
+            Thread.sleep(forTimeInterval: 0.3)
+            seen += session.screen()
+        }
+        #expect(later.allSatisfy(seen.contains), "help lacks the later screens: \(seen)")
         try session.keys("?")
         #expect(session.waitFor { !$0.contains("─ Keys ─") } != nil, "help did not close")
         try session.keys("z")

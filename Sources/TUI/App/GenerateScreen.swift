@@ -89,7 +89,8 @@ public final class GenerateScreen: Screen {
         let plain = GenerationRequest(prompt: prompt, negativePrompt: negativePrompt.isEmpty ? nil : negativePrompt,
                                       steps: steps, width: size, height: size, seed: seed)
         var withMembranes = plain
-        // One gate per gate slot: a merged membrane has a slot per concept, each at its membrane's weight.
+        // One gate per gate slot (a merged membrane has a slot per concept); the job puts facilitated transport's
+        // gates for the prompt in their place.
         withMembranes.adapterGates = rack.entries.isEmpty ? nil
             : MembraneAdapters.gates(perMembrane: rack.gates, slots: MembraneAdapters.gateSlots(for: loaded.files))
         let applied = !rack.mix.isEmpty
@@ -106,7 +107,8 @@ public final class GenerateScreen: Screen {
         generation += 1
         lastRequest = requests.last
         state = .running(step: 0, of: requests.count * steps)
-        return [.startJob(GenerateJob(requests: requests, store: models, generation: generation), .generation)]
+        return [.startJob(GenerateJob(requests: requests, store: models, generation: generation,
+                                      transport: rack.facilitatedTransport), .generation)]
     }
 
     /// Writes each shown image (`generate-seed<seed>.png`, or `-original`/`-membranes` when comparing).
@@ -200,6 +202,7 @@ public final class GenerateScreen: Screen {
         if !rack.entries.isEmpty {
             let mix = rack.mix.isEmpty ? "(all off in the rack)" : rack.mixDescription
             line("membrane", mix + (membranesOn ? " (on)" : " (off)"), membranesOn && !rack.mix.isEmpty ? .success : .muted)
+            line("transport", rack.transportName + " (gates per prompt; rack: f)")
         }
         switch state {
         case .waitingForModel: line("status", "waiting for the model", .muted)

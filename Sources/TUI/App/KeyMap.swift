@@ -47,6 +47,8 @@ public enum Action: String, CaseIterable, Sendable {
     case cancelGeneration, saveImage
     case editField, nextChoice, previousChoice, addConcept, removeConcept, loadConfig, saveConfig
     case toggleMembrane, increaseWeight, decreaseWeight, addMembrane, saveMix
+    case increaseMinGate, decreaseMinGate, nextTransport
+    case startTraining, pauseTraining, resumeTraining, stopTraining, addTrainedMembrane
     case scrollUp, scrollDown, pageUp, pageDown, scrollToEnd
     case confirmPrompt, cancelPrompt
 }
@@ -141,6 +143,11 @@ public struct KeyMap: Sendable {
         Binding(.character("t"), .nextTheme, .global, "next theme from themes/"),
         Binding(.character("o"), .openTrainingLog, .trainingMonitor, "open a training log (JSON lines) and follow it"),
         Binding(.character("c"), .closeTrainingLog, .trainingMonitor, "stop following the training log"),
+        Binding(.character("r"), .startTraining, .trainingMonitor, "train with the config editor's config (a new run)"),
+        Binding(.character("p"), .pauseTraining, .trainingMonitor, "pause after the current step (writes a checkpoint)"),
+        Binding(.character("u"), .resumeTraining, .trainingMonitor, "resume from the checkpoint"),
+        Binding(.character("x"), .stopTraining, .trainingMonitor, "stop the run (the checkpoint is kept)"),
+        Binding(.character("m"), .addTrainedMembrane, .trainingMonitor, "add the membrane the run wrote to the rack"),
         Binding(.character("p"), .editPrompt, .generate, "edit the prompt"),
         Binding(.character("n"), .editNegativePrompt, .generate, "edit the negative prompt"),
         Binding(.character("s"), .editSeed, .generate, "edit the seed"),
@@ -164,6 +171,10 @@ public struct KeyMap: Sendable {
         Binding(.character("d"), .removeConcept, .configEditor, "remove the selected concept entry"),
         Binding(.character("l"), .loadConfig, .configEditor, "load a training config (YAML)"),
         Binding(.character("w"), .saveConfig, .configEditor, "save the config as YAML"),
+        Binding(.character("r"), .startTraining, .configEditor, "train with this config (shows the monitor)"),
+        Binding(.character("p"), .pauseTraining, .configEditor, "pause the training run"),
+        Binding(.character("u"), .resumeTraining, .configEditor, "resume the training run"),
+        Binding(.character("x"), .stopTraining, .configEditor, "stop the training run"),
         Binding(.up, .scrollUp, .membraneRack, "previous membrane"),
         Binding(.character("k"), .scrollUp, .membraneRack, "previous membrane"),
         Binding(.down, .scrollDown, .membraneRack, "next membrane"),
@@ -172,6 +183,9 @@ public struct KeyMap: Sendable {
         Binding(.character("+"), .increaseWeight, .membraneRack, "weight +0.05"),
         Binding(.character("="), .increaseWeight, .membraneRack, "weight +0.05"),
         Binding(.character("-"), .decreaseWeight, .membraneRack, "weight −0.05"),
+        Binding(.character("]"), .increaseMinGate, .membraneRack, "min_gate +0.05 (the gate never goes below it)"),
+        Binding(.character("["), .decreaseMinGate, .membraneRack, "min_gate −0.05"),
+        Binding(.character("f"), .nextTransport, .membraneRack, "facilitated transport: reference → tokens → off"),
         Binding(.character("a"), .addMembrane, .membraneRack, "add a membrane by path"),
         Binding(.character("s"), .saveMix, .membraneRack, "write the mix that is on as a merged membrane"),
         Binding(.up, .scrollUp, .log, "scroll up"),

@@ -14,13 +14,17 @@ public enum WorkbenchLauncher {
         public var trainingLog: String?
         /// A training config the config editor opens.
         public var configPath: String?
+        /// Facilitated transport's measure the rack starts with (`--transport`).
+        public var transport: TransportConfig
         public var themeName: String
         public var images: ImageModeChoice
         /// Where `themes/*.yaml` are looked for, first match wins.
         public var themeDirectories: [URL]
 
         public init(modelPath: String?, membranes: [MembraneChoice] = [], trainingLog: String? = nil,
-                    configPath: String? = nil, themeName: String, images: ImageModeChoice, themeDirectories: [URL]) {
+                    configPath: String? = nil, transport: TransportConfig = TransportConfig(), themeName: String,
+                    images: ImageModeChoice, themeDirectories: [URL]) {
+            self.transport = transport
             self.modelPath = modelPath
             self.membranes = membranes
             self.trainingLog = trainingLog
@@ -43,7 +47,7 @@ public enum WorkbenchLauncher {
         try terminal.open()
         defer { terminal.close() }
         let app = WorkbenchApp(options: WorkbenchOptions(modelPath: settings.modelPath, imageProtocol: imageProtocol,
-                                                         paletteSize: terminal.colorCount),
+                                                         paletteSize: terminal.colorCount, transport: settings.transport),
                                themes: library.themes, initialTheme: library.index(of: settings.themeName) ?? 0)
         for problem in library.problems { app.append(LogEntry(.warning, problem)) }
         if library.index(of: settings.themeName) == nil {

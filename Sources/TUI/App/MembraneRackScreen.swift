@@ -11,22 +11,61 @@ public final class MembraneRackScreen: Screen {
     private let models: ModelStore
     private let workingDirectory: String
 
-    /// A column after the membrane's name. Facilitated transport's gate and min_gate become two more.
+    /// The prompt the gates are computed for: the generate screen's.
+    private let prompt: () -> String
+    /// Facilitated transport's gates for `prompt`, per rack membrane (one per gate slot; a merged membrane has
+    /// several), from the last finished `TransportGatesJob`.
+    public private(set) var gates: [Int: [FacilitatedTransport.Explanation]] = [:]
+    public private(set) var gatesState = GatesState.none
+    /// What the last gates job was started for: when the prompt or the rack differ, `refresh` starts another.
+    private var gatesInput: (prompt: String, transport: RackTransport)?
+    private var gatesGeneration = 0
+
+    public enum GatesState: Equatable {
+        case none, computing
+        case ready(prompt: String)
+        case failed(String)
+    }
+
+    /// A column after the membrane's name.
     struct Column: Sendable {
         let title: String
         let width: Int
-        let value: @Sendable (RackEntry) -> String
+        let value: @Sendable (RackEntry, [FacilitatedTransport.Explanation]) -> String
     }
 
     static let columns = [
-        Column(title: "weight", width: 6, value: { formatWeight($0.weight) }),
+        Column(title: "weight", width: 6, value: { entry, _ in formatWeight(entry.weight) }),
+        // The floor the user set, or the one transport used (the file's record) marked "file".
+        Column(title: "min_gate", width: 9, value: { entry, explained in
+            if let minGate = entry.minGate { return formatWeight(minGate) }
+            return explained.map(\.floor).max().map { "file " + formatWeight($0) } ?? "file"
+        }),
+        // One gate per slot (a merged membrane has one per concept), as the generation gets them.
+        Column(title: "gate", width: 14, value: { _, explained in
+            explained.isEmpty ? "…" : explained.map { String(format: "%.3f", $0.gate) }.joined(separator: "/")
+        }),
     ]
 
     public init(models: ModelStore, rack: MembraneRack,
-                workingDirectory: String = FileManager.default.currentDirectoryPath) {
+                workingDirectory: String = FileManager.default.currentDirectoryPath,
+                prompt: @escaping () -> String = { "" }) {
         self.models = models
         self.rack = rack
         self.workingDirectory = workingDirectory
+        self.prompt = prompt
+    }
+
+    /// Starts computing the gates when the prompt or the rack changed since the last computation.
+    public func refresh() -> [ScreenEffect] {
+        guard models.loaded != nil, !rack.entries.isEmpty else { return [] }
+        let input = (prompt: prompt(), transport: rack.facilitatedTransport)
+        if let last = gatesInput, last.prompt == input.prompt, last.transport == input.transport { return [] }
+        gatesInput = input
+        gatesGeneration += 1
+        gatesState = .computing
+        return [.startJob(TransportGatesJob(transport: input.transport, prompt: input.prompt, store: models,
+                                            generation: gatesGeneration), .transportGates)]
     }
 
     public func perform(_ action: Action) -> [ScreenEffect] {
@@ -45,6 +84,16 @@ public final class MembraneRackScreen: Screen {
                 return [.hint("weight stays within \(formatWeight(MembraneRack.weightRange.lowerBound))…\(formatWeight(MembraneRack.weightRange.upperBound))")]
             }
             return [.membranesChanged]
+        case .increaseMinGate, .decreaseMinGate:
+            guard rack.entries.indices.contains(selected) else { return [.hint(emptyHint)] }
+            let before = rack.entries[selected].minGate
+            let recorded = gates[selected]?.map(\.floor).max() ?? 0
+            rack.adjustMinGate(selected, steps: action == .increaseMinGate ? 1 : -1, current: recorded)
+            guard rack.entries[selected].minGate != before else { return [.hint("min_gate stays within 0…1")] }
+            return [.membranesChanged]
+        case .nextTransport:
+            rack.cycleTransport()
+            return [.log(LogEntry(.info, "facilitated transport: \(rack.transportName)")), .membranesChanged]
         case .addMembrane:
             return [.prompt(TextPrompt(label: "Membrane to add (path[:weight])", value: "",
                                        validate: { [weak self] text in self?.addProblem(text) },
@@ -108,6 +157,16 @@ public final class MembraneRackScreen: Screen {
 
     public func receive(_ event: CoreEvent) -> Bool {
         switch event {
+        case .transportGates(let number, let result) where number == gatesGeneration:
+            switch result {
+            case .success(let slots):
+                gates = Dictionary(grouping: slots, by: \.membrane).mapValues { $0.map(\.explanation) }
+                gatesState = .ready(prompt: gatesInput?.prompt ?? "")
+            case .failure(let error):
+                gates = [:]
+                gatesState = .failed(error.description)
+            }
+            return true
         case .modelLoaded:
             rack.sync(with: models.loaded?.membranes ?? [])
         case .membranesAttached(let attached):
@@ -124,6 +183,17 @@ public final class MembraneRackScreen: Screen {
 
     public func draw(on surface: inout Surface, context: ScreenContext) {
         Panel(title: "Membrane rack (\(rack.entries.count))").draw(on: &surface) { inner in drawRack(on: &inner) }
+    }
+
+    /// "transport reference · gates for "a cat" · f switches, [ ] min_gate".
+    private var transportLine: String {
+        let status: String = switch gatesState {
+        case .none: "gates: waiting for the model"
+        case .computing: "gates: computing …"
+        case .ready(let prompt): "gates for \"\(prompt)\""
+        case .failed(let message): "gates: \(message)"
+        }
+        return "transport \(rack.transportName) · \(status) · f switches the measure, [ ] move min_gate"
     }
 
     private func drawRack(on surface: inout Surface) {
@@ -144,7 +214,7 @@ public final class MembraneRackScreen: Screen {
         for column in MembraneRackScreen.columns {
             x = surface.write("  " + padded(column.title, toWidth: column.width), x: x, y: 0, role: .muted)
         }
-        let listHeight = max(0, surface.height - 3)
+        let listHeight = max(0, surface.height - 4)
         let first = max(0, min(selected - listHeight + 1, rack.entries.count - listHeight))
         for (row, index) in rack.entries.indices.dropFirst(max(0, first)).prefix(listHeight).enumerated() {
             let entry = rack.entries[index]
@@ -154,13 +224,14 @@ public final class MembraneRackScreen: Screen {
             var x = surface.write(entry.isOn ? "[x] " : "[ ] ", x: 0, y: y, role: role)
             x = surface.write(padded(truncated(entry.name, toWidth: nameWidth), toWidth: nameWidth), x: x, y: y, role: role)
             for column in MembraneRackScreen.columns {
-                let value = column.value(entry)
+                let value = column.value(entry, gates[index] ?? [])
                 x = surface.write("  " + String(repeating: " ", count: max(0, column.width - terminalWidth(of: value)))
                                   + truncated(value, toWidth: column.width), x: x, y: y, role: role)
             }
         }
-        guard surface.height >= 3, rack.entries.indices.contains(selected) else { return }
+        guard surface.height >= 4, rack.entries.indices.contains(selected) else { return }
         let footer = "mix: " + (rack.mix.isEmpty ? "(all off)" : rack.mixDescription)
+        surface.write(truncated(transportLine, toWidth: surface.width), x: 0, y: surface.height - 3, role: .muted)
         surface.write(truncated(rack.entries[selected].path, toWidth: surface.width), x: 0, y: surface.height - 2,
                       role: .muted)
         surface.write(truncated(footer, toWidth: surface.width), x: 0, y: surface.height - 1, role: .accent)

@@ -9,6 +9,8 @@ public enum ScreenEffect {
     case followLog
     /// The rack changed (a membrane toggled, a weight moved): every screen hears of it through `membranesChanged`.
     case membranesChanged
+    /// Bring this screen to the front (a training run started from the config editor shows the monitor).
+    case show(any Screen)
 }
 
 /// A one-field form shown over the bottom of the screen. `validate` returns the message to show inline (nil
@@ -45,9 +47,13 @@ public protocol Screen: AnyObject {
     func receive(_ event: CoreEvent) -> Bool
     /// The membrane rack changed; a screen showing something made with the membranes redoes it.
     func membranesChanged() -> [ScreenEffect]
+    /// Called for the screen on show after every turn of the loop: work its view needs that is out of date
+    /// (say, gates for a prompt edited elsewhere) starts here. Cheap when nothing changed.
+    func refresh() -> [ScreenEffect]
     func draw(on surface: inout Surface, context: ScreenContext)
 }
 
 extension Screen {
     public func membranesChanged() -> [ScreenEffect] { [] }
+    public func refresh() -> [ScreenEffect] { [] }
 }

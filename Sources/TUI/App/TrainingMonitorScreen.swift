@@ -1,33 +1,120 @@
 import Foundation
+import Membrane
 
-/// Follows a training log (JSON lines written by the trainer) and plots its losses as it grows.
+/// Follows a training log (JSON lines written by the trainer) and plots its losses as it grows; starts, pauses,
+/// resumes and stops training runs of the config editor's config (`TrainingJob`), following each run's log.
 public final class TrainingMonitorScreen: Screen {
     public let title = "Training monitor"
     public let keyScope = KeyScope.trainingMonitor
     public private(set) var run = TrainingRun()
     public private(set) var path: String?
     public private(set) var state = State.idle
+    /// The training run started here, if any.
+    public private(set) var training = TrainingStatus.none
     private var generation = 0
+    private var trainingGeneration = 0
+    private var control = TrainingControl()
+    /// The config of the run started here: resuming continues it (its checkpoint only fits this config).
+    private var runConfig: TrainingConfig?
     private let workingDirectory: String
+    private let models: ModelStore
+    /// The config to train and the one-line reason it cannot be trained (nil when valid): the config editor's.
+    private let trainingConfig: () -> (config: TrainingConfig, problem: String?)?
 
     public enum State: Equatable {
         case idle, following, stopped
         case failed(String)
     }
 
-    public init(workingDirectory: String = FileManager.default.currentDirectoryPath) {
-        self.workingDirectory = workingDirectory
+    public enum TrainingStatus: Equatable {
+        case none
+        /// Loading the model and preparing (`resumed`: from the checkpoint).
+        case starting(resumed: Bool)
+        case running
+        case pausing, stopping
+        case paused(step: Int)
+        case stopped(step: Int)
+        case finished(membrane: String)
+        case failed(String)
+
+        /// Whether a run is going (a new one may not start).
+        public var isActive: Bool {
+            switch self {
+            case .starting, .running, .pausing, .stopping: return true
+            default: return false
+            }
+        }
     }
 
-    /// Starts following `path` (absolute, or relative to the working directory).
-    public func follow(_ path: String) -> [ScreenEffect] {
+    public init(workingDirectory: String = FileManager.default.currentDirectoryPath, models: ModelStore = ModelStore(),
+                trainingConfig: @escaping () -> (config: TrainingConfig, problem: String?)? = { nil }) {
+        self.workingDirectory = workingDirectory
+        self.models = models
+        self.trainingConfig = trainingConfig
+    }
+
+    /// Starts following `path` (absolute, or relative to the working directory). `quietWhileMissing`: a log a
+    /// run is about to create is waited for without a warning.
+    public func follow(_ path: String, quietWhileMissing: Bool = false) -> [ScreenEffect] {
         let resolved = resolve(path)
         generation += 1
         self.path = resolved
         run = TrainingRun()
         state = .following
-        return [.startJob(FollowTrainingLog(path: resolved, generation: generation), .trainingLog),
+        return [.startJob(FollowTrainingLog(path: resolved, generation: generation, reportMissing: !quietWhileMissing),
+                          .trainingLog),
                 .log(LogEntry(.info, "following training log \(resolved)"))]
+    }
+
+    // MARK: Training
+
+    private func startTraining(resume: Bool) -> [ScreenEffect] {
+        if training.isActive { return [.hint("a run is going: p pauses it, x stops it")] }
+        let config: TrainingConfig
+        if resume {
+            switch training {
+            case .paused, .stopped, .failed:
+                guard let runConfig else { return [.hint("nothing to resume: r starts a run")] }
+                config = runConfig
+            default:
+                return [.hint("nothing to resume: r starts a run")]
+            }
+        } else {
+            guard let edited = trainingConfig() else { return [.hint("no training config: open the config editor (4)")] }
+            if let problem = edited.problem { return [.hint("not started: \(problem)")] }
+            config = edited.config
+        }
+        runConfig = config
+        trainingGeneration += 1
+        control = TrainingControl()
+        training = .starting(resumed: resume)
+        let outputs = TrainingOutputs(config: config)
+        return [.startJob(TrainingJob(config: config, resume: resume, control: control, generation: trainingGeneration,
+                                      store: models), .training),
+                .log(LogEntry(.info, (resume ? "resuming" : "starting") + " training \(outputs.membrane.path) "
+                              + "(\(config.train.iterations) steps)"))]
+            + follow(outputs.log.path, quietWhileMissing: true) + [.show(self)]
+    }
+
+    private func endTraining(_ request: TrainingControl.Request) -> [ScreenEffect] {
+        switch training {
+        case .starting, .running, .pausing, .stopping:
+            control.ask(request)
+            training = request == .pause ? .pausing : .stopping
+            return [.hint(request == .pause ? "pausing after the current step …" : "stopping after the current step …")]
+        case .paused(let step) where request == .stop:
+            training = .stopped(step: step)
+            return [.log(LogEntry(.info, "training stopped at step \(step); its checkpoint is kept (u resumes)"))]
+        default:
+            return [.hint("no training run is going")]
+        }
+    }
+
+    private func addTrainedMembrane() -> [ScreenEffect] {
+        guard case .finished(let membrane) = training else { return [.hint("no finished run: its membrane is added once it is written")] }
+        guard models.loaded != nil else { return [.hint("no model is loaded to attach it to (start with --model PATH)")] }
+        return [.startJob(AttachMembraneJob(choice: MembraneChoice(path: membrane), store: models), .membranes),
+                .log(LogEntry(.info, "reading membrane \(membrane) …"))]
     }
 
     private func resolve(_ path: String) -> String { resolvePath(path, in: workingDirectory) }
@@ -46,6 +133,11 @@ public final class TrainingMonitorScreen: Screen {
                 return isDirectory.boolValue ? "\(resolved) is a directory, expected a file" : nil
             }, accept: { [weak self] value in self?.follow(value) ?? [] })
             return [.prompt(prompt)]
+        case .startTraining: return startTraining(resume: false)
+        case .resumeTraining: return startTraining(resume: true)
+        case .pauseTraining: return endTraining(.pause)
+        case .stopTraining: return endTraining(.stop)
+        case .addTrainedMembrane: return addTrainedMembrane()
         case .closeTrainingLog:
             guard state == .following, let path else { return [.hint("no training log is being followed")] }
             state = .stopped
@@ -56,6 +148,16 @@ public final class TrainingMonitorScreen: Screen {
     }
 
     public func receive(_ event: CoreEvent) -> Bool {
+        if case .training(let number, let news) = event {
+            guard number == trainingGeneration else { return false }
+            switch news {
+            case .running: if case .starting = training { training = .running }
+            case .ended(let request, let step): training = request == .pause ? .paused(step: step) : .stopped(step: step)
+            case .finished(let membrane, _, _): training = .finished(membrane: membrane)
+            case .failed(let message): training = .failed(message)
+            }
+            return true
+        }
         guard case .trainingLog(let eventGeneration, let news) = event, eventGeneration == generation,
               state != .stopped else { return false }
         switch news {
@@ -87,7 +189,7 @@ public final class TrainingMonitorScreen: Screen {
 
     private var emptyMessage: String {
         switch state {
-        case .idle: return "No training log open: press o to open one (JSON lines, one object per step)."
+        case .idle: return "No training log open: press o to open one (JSON lines, one object per step), or r to train the config editor's config."
         case .failed(let message): return message
         case .following, .stopped: return "Waiting for the first step…"
         }
@@ -108,6 +210,20 @@ public final class TrainingMonitorScreen: Screen {
         case .failed: ("waiting for file", .warning)
         }
         line("status", stateText.0, stateText.1)
+        if training != .none {
+            let (text, role): (String, ColorRole) = switch training {
+            case .none: ("", .muted)
+            case .starting(let resumed): (resumed ? "resuming …" : "loading …", .warning)
+            case .running: ("running (p x)", .success)
+            case .pausing: ("pausing …", .warning)
+            case .stopping: ("stopping …", .warning)
+            case .paused(let step): ("paused at \(step) (u)", .warning)
+            case .stopped(let step): ("stopped at \(step) (u r)", .warning)
+            case .finished: ("done: m adds it", .success)
+            case .failed(let message): (message, .error)
+            }
+            line("train", text, role)
+        }
         guard let latest = run.latest else { return }
         if let total = latest.totalSteps { line("step", "\(latest.step) / \(total)") } else { line("step", "\(latest.step)") }
         if let progress = run.progress, row < surface.height {

@@ -1,4 +1,5 @@
 import Foundation
+import Membrane
 import Synchronization
 
 /// Settings the command line gives the workbench.
@@ -6,11 +7,15 @@ public struct WorkbenchOptions: Sendable {
     public var modelPath: String?
     public var imageProtocol: ImageProtocol
     public var paletteSize: Int
+    /// Facilitated transport's measure the rack starts with (`--transport`).
+    public var transport: TransportConfig
 
-    public init(modelPath: String? = nil, imageProtocol: ImageProtocol = .symbols, paletteSize: Int = 256) {
+    public init(modelPath: String? = nil, imageProtocol: ImageProtocol = .symbols, paletteSize: Int = 256,
+                transport: TransportConfig = TransportConfig()) {
         self.modelPath = modelPath
         self.imageProtocol = imageProtocol
         self.paletteSize = paletteSize
+        self.transport = transport
     }
 }
 
@@ -57,10 +62,14 @@ public final class WorkbenchApp {
         self.core = core
         self.keyMap = keyMap
         self.models = models
-        let rack = MembraneRack()
-        self.screens = screens ?? [TrainingMonitorScreen(), LogScreen(), GenerateScreen(models: models, rack: rack),
-                                   ConfigEditorScreen(document: .blank(modelPath: options.modelPath)),
-                                   MembraneRackScreen(models: models, rack: rack)]
+        let rack = MembraneRack(transport: options.transport)
+        let generate = GenerateScreen(models: models, rack: rack)
+        let editor = ConfigEditorScreen(document: .blank(modelPath: options.modelPath))
+        let monitor = TrainingMonitorScreen(models: models, trainingConfig: { [weak editor] in
+            editor.map { ($0.config, $0.document.problem?.description) }
+        })
+        self.screens = screens ?? [monitor, LogScreen(), generate, editor,
+                                   MembraneRackScreen(models: models, rack: rack, prompt: { [weak generate] in generate?.prompt ?? "" })]
     }
 
     public var theme: Theme { themes[themeIndex] }
@@ -110,6 +119,7 @@ public final class WorkbenchApp {
             }
             for screen in screens where screen.receive(event) { needsRedraw = true }
         }
+        apply(screen.refresh())
     }
 
     // MARK: Keys
@@ -152,6 +162,9 @@ public final class WorkbenchApp {
         case .showGenerate: show(GenerateScreen.self)
         case .showConfigEditor: show(ConfigEditorScreen.self)
         case .showMembraneRack: show(MembraneRackScreen.self)
+        case .startTraining, .pauseTraining, .resumeTraining, .stopTraining, .addTrainedMembrane:
+            // The config editor's training keys act on the monitor, which owns the run.
+            if let monitor = screens.lazy.compactMap({ $0 as? TrainingMonitorScreen }).first { apply(monitor.perform(action)) }
         case .nextTheme:
             themeIndex = (themeIndex + 1) % themes.count
             if themes.count == 1 { hint = "only one theme is loaded" }
@@ -191,6 +204,7 @@ public final class WorkbenchApp {
             case .scrollLog(let lines): log.scroll(by: lines)
             case .followLog: log.follow()
             case .membranesChanged: screens.forEach { apply($0.membranesChanged()) }
+            case .show(let target): if let index = screens.firstIndex(where: { $0 === target }) { currentScreen = index }
             }
         }
     }

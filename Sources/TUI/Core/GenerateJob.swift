@@ -20,11 +20,15 @@ public struct GenerateJob: CoreJob {
     public let store: ModelStore
     /// Tells this run's events apart from an earlier, cancelled run's.
     public let generation: Int
+    /// When given, each request that applies membranes (has `adapterGates`) gets facilitated transport's gates
+    /// for its own prompt in their place, as `spm-workbench generate` computes them.
+    public let transport: RackTransport?
 
-    public init(requests: [GenerationRequest], store: ModelStore, generation: Int) {
+    public init(requests: [GenerationRequest], store: ModelStore, generation: Int, transport: RackTransport? = nil) {
         self.requests = requests
         self.store = store
         self.generation = generation
+        self.transport = transport
     }
 
     public func run(post: @escaping @Sendable (CoreEvent) -> Void) async {
@@ -40,10 +44,20 @@ public struct GenerateJob: CoreJob {
         }
         let models = loaded.models
         let cancelled = Atomic<Bool>(false)
-        let (requests, generation) = (self.requests, self.generation)
+        let (requests, generation, transport) = (self.requests, self.generation, self.transport)
         let started = Date()
         let outcome: GenerationEvent = await withTaskCancellationHandler {
             await onOwnThread {
+                var requests = requests
+                if let transport, requests.contains(where: { $0.adapterGates != nil }) {
+                    guard let facilitated = transport.make(for: loaded) else {
+                        return .failed("the membranes changed while starting: generate again")
+                    }
+                    for index in requests.indices where requests[index].adapterGates != nil {
+                        requests[index].adapterGates = facilitated.gates(
+                            for: models.transportText(requests[index].prompt, clipSkip: requests[index].clipSkip)).gates
+                    }
+                }
                 do {
                     let total = requests.reduce(0) { $0 + $1.steps }
                     var done = 0

@@ -25,6 +25,10 @@ public enum CoreEvent: Sendable {
     case generation(Int, GenerationEvent)
     /// The membranes attached to the model now, in gate order (one more was added).
     case membranesAttached([MembraneChoice])
+    /// News from training run number `generation` (started from the workbench).
+    case training(generation: Int, TrainingJobEvent)
+    /// Facilitated transport's gates for the rack, computed for request number `generation`.
+    case transportGates(generation: Int, Result<[SlotGate], TransportGatesError>)
 }
 
 public enum TrainingLogEvent: Sendable {
@@ -49,6 +53,10 @@ public enum JobSlot: Hashable, Sendable {
     case membranes
     /// Writing the rack's mix as a merged membrane.
     case merge
+    /// A training run started from the workbench.
+    case training
+    /// Facilitated transport's gates of the rack's membranes for the generate prompt.
+    case transportGates
 }
 
 /// The background core: owns every long job, runs each as its own task, and reports through a mailbox.
@@ -89,11 +97,14 @@ public struct FollowTrainingLog: CoreJob {
     public let path: String
     public let generation: Int
     public let pollInterval: Duration
+    /// Whether a missing file is reported (once) while it is waited for.
+    public let reportMissing: Bool
 
-    public init(path: String, generation: Int, pollInterval: Duration = .milliseconds(150)) {
+    public init(path: String, generation: Int, pollInterval: Duration = .milliseconds(150), reportMissing: Bool = true) {
         self.path = path
         self.generation = generation
         self.pollInterval = pollInterval
+        self.reportMissing = reportMissing
     }
 
     public func run(post: @escaping @Sendable (CoreEvent) -> Void) async {
@@ -126,7 +137,7 @@ public struct FollowTrainingLog: CoreJob {
                     }
                 }
             } else if !reportedMissing {
-                send(.failed("\(path): no such file (waiting for it to appear)"))
+                if reportMissing { send(.failed("\(path): no such file (waiting for it to appear)")) }
                 reportedMissing = true
                 fileIdentity = nil
             }
