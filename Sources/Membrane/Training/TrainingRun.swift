@@ -91,7 +91,10 @@ extension MembraneTrainer {
     /// and one exists, steps to `train.iterations`, appends each step's record to the log, writes a checkpoint
     /// every `save.every` steps and the membrane at the end. `onStep` sees every record and returns false to stop
     /// (the last checkpoint stays, so the run can be resumed). Returns the membrane, or nil when stopped.
+    /// `onCheckpoint` gets the membrane's factors each time a checkpoint is written (for previews of the
+    /// membrane as it trains).
     public mutating func run(outputs: TrainingOutputs, resume: Bool,
+                             onCheckpoint: (TrainingState) -> Void = { _ in },
                              onStep: (StepResult, TrainingRecord) -> Bool = { _, _ in true }) throws -> MembraneFile? {
         if resume, FileManager.default.fileExists(atPath: outputs.checkpoint.path) {
             try self.resume(from: TrainingCheckpoint.read(outputs.checkpoint, config: config, fresh: state))
@@ -108,6 +111,7 @@ extension MembraneTrainer {
             try log.append(record)
             if every > 0, state.step % every == 0, !isFinished {
                 try TrainingCheckpoint.write(state, config: config, to: outputs.checkpoint)
+                onCheckpoint(state)
             }
             guard onStep(result, record) else {
                 try TrainingCheckpoint.write(state, config: config, to: outputs.checkpoint)
