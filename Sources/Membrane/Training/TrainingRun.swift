@@ -94,8 +94,8 @@ extension MembraneTrainer {
     /// `onCheckpoint` gets the membrane's factors each time a checkpoint is written (for previews of the
     /// membrane as it trains).
     public mutating func run(outputs: TrainingOutputs, resume: Bool,
-                             onCheckpoint: (TrainingState) -> Void = { _ in },
-                             onStep: (StepResult, TrainingRecord) -> Bool = { _, _ in true }) throws -> MembraneFile? {
+                             onStep: (StepResult, TrainingRecord) -> Bool = { _, _ in true },
+                             onCheckpoint: (TrainingState) -> Void = { _ in }) throws -> MembraneFile? {
         if resume, FileManager.default.fileExists(atPath: outputs.checkpoint.path) {
             try self.resume(from: TrainingCheckpoint.read(outputs.checkpoint, config: config, fresh: state))
         }
