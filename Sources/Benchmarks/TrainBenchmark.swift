@@ -26,6 +26,9 @@ struct TrainBenchmark: ParsableCommand {
     @Option(help: "Threads.")
     var threads = 2
 
+    @Flag(help: "Recompute UNet block activations in the backward pass (train.checkpoint_activations).")
+    var checkpointActivations = false
+
     struct Report: Encodable {
         let benchmark = "spm training iteration fp32"
         let model: String
@@ -45,7 +48,8 @@ struct TrainBenchmark: ParsableCommand {
             .map { try PipelineModels.bundledConfigFolder($0) } ?? URL(fileURLWithPath: model)
         let models = try PipelineModels.randomWeights(configFolder: folder, seed: 1)
         let family: ModelFamily = models.architecture == .sdxl ? .sdxl : models.architecture == .sd2 ? .sd2 : .sd1
-        var schedule = TrainingSchedule(iterations: iterations + 1, warmupSteps: 0, seed: 1)
+        var schedule = TrainingSchedule(iterations: iterations + 1, warmupSteps: 0,
+                                        checkpointActivations: checkpointActivations, seed: 1)
         if let dynamic {
             let bounds = dynamic.split(separator: ",").compactMap { Int($0) }
             guard bounds.count == 2 else { throw ValidationError("--dynamic \(dynamic): expected MIN,MAX") }

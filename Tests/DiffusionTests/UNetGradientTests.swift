@@ -10,8 +10,9 @@ import Testing
         Tensor(try file.floats(name), shape: try file.info(name).shape)
     }
 
-    @Test(arguments: ["sd1", "sd2", "sdxl"])
-    func gradientsMatchPyTorch(model: String) throws {
+    /// With checkpointing the blocks' activations are recomputed in the backward pass: the gradients must not change.
+    @Test(arguments: ["sd1", "sd2", "sdxl"], [false, true])
+    func gradientsMatchPyTorch(model: String, checkpointing: Bool) throws {
         let folder = UNetParityTests.folder(model)
         let configuration = try UNetConfiguration.load(from: folder.appendingPathComponent("config.json"))
         let golden = try WeightFile.open(folder.appendingPathComponent("gradients.safetensors"))
@@ -37,7 +38,8 @@ import Testing
             adapters[path] = LowRankAdapter(down: down, up: up, gateOfRank: [0, 0])
             factors += [("adapter.\(path).down", adapters[path]!.down), ("adapter.\(path).up", adapters[path]!.up)]
         }
-        let adapted = try unet.attaching(adapters)
+        var adapted = try unet.attaching(adapters)
+        adapted.checkpointsActivations = checkpointing
 
         let sample = try Self.tensor(golden, "sample").requiringGradient()
         let context = try Self.tensor(golden, "context").requiringGradient()

@@ -6,14 +6,18 @@ extension Tensor {
     /// one-element loss (seed 1); for any other tensor the result is the gradient of Σ seed ⊙ self. An input this
     /// tensor does not depend on gets zeros.
     public func gradients(withRespectTo inputs: [Tensor], seed: Tensor? = nil) -> [Tensor] {
-        guard let root = gradientNode else {
-            preconditionFailure("gradients: this tensor (shape \(shape)) was not computed from any tensor that requires a gradient")
-        }
-        let wanted = inputs.map { input -> GradientNode in
+        gradients(withRespectToNodes: inputs.map { input -> GradientNode in
             guard let node = input.gradientNode else {
                 preconditionFailure("gradients: an input of shape \(input.shape) does not require a gradient")
             }
             return node
+        }, seed: seed)
+    }
+
+    /// `gradients(withRespectTo:seed:)` for the nodes of the wanted tensors.
+    func gradients(withRespectToNodes wanted: [GradientNode], seed: Tensor?) -> [Tensor] {
+        guard let root = gradientNode else {
+            preconditionFailure("gradients: this tensor (shape \(shape)) was not computed from any tensor that requires a gradient")
         }
         if let seed { precondition(seed.shape == shape, "gradients: seed \(seed.shape) does not match \(shape)") }
         else { precondition(elementCount == 1, "gradients: a seed is needed for a tensor of shape \(shape)") }
@@ -41,12 +45,12 @@ extension Tensor {
                 }
             }
         }
-        return zip(wanted, inputs).map { node, input in found[ObjectIdentifier(node)] ?? Tensor.zeros(input.shape) }
+        return wanted.map { found[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
     }
 
     /// Every node `root` depends on, each after all the nodes that consume it (depth-first post-order,
     /// reversed; iterative, since a UNet's computation is thousands of ops deep).
-    private static func reverseTopologicalOrder(from root: GradientNode) -> [GradientNode] {
+    static func reverseTopologicalOrder(from root: GradientNode) -> [GradientNode] {
         var order: [GradientNode] = []
         var visited: Set<ObjectIdentifier> = [ObjectIdentifier(root)]
         var stack: [(node: GradientNode, nextInput: Int)] = [(root, 0)]

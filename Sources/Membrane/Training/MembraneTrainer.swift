@@ -149,7 +149,8 @@ public struct MembraneTrainer: Sendable {
 
         // Membrane on, with gradients: ε′_t and ε′_a in one call.
         let (adapters, leaves) = weights.adapters(trainable: true)
-        let trained = try models.unet.attaching(adapters)
+        var trained = try models.unet.attaching(adapters)
+        trained.checkpointsActivations = config.train.checkpointActivations
         let adapted = predict(trained, latents: latents, timestep: timestep, prompts: [prompts.target] + anchors,
                               size: size, gates: true)
         let eraseDifference = adapted.narrowed(axis: 0, start: 0, length: batch) - eraseTarget
