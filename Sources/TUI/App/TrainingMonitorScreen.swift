@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import Membrane
 
@@ -16,6 +17,14 @@ public final class TrainingMonitorScreen: Screen {
     private var control = TrainingControl()
     /// The config of the run started here: resuming continues it (its checkpoint only fits this config).
     private var runConfig: TrainingConfig?
+    /// What the run started here previews at each checkpoint (nil: no run started here).
+    public private(set) var previewPlan: TrainingPreviewPlan?
+    /// The latest previews: the plan's images (target, control) at checkpoint `step`.
+    public private(set) var preview: (step: Int, images: [RGBImage])?
+    /// The newest checkpoint not yet handed to a preview job (an older one waiting here is dropped for it).
+    private var pendingCheckpoint: TrainingPreviewJob?
+    /// The checkpoint step whose previews are being generated.
+    public private(set) var previewingStep: Int?
     private let workingDirectory: String
     private let models: ModelStore
     /// The config to train and the one-line reason it cannot be trained (nil when valid): the config editor's.
@@ -88,6 +97,11 @@ public final class TrainingMonitorScreen: Screen {
         trainingGeneration += 1
         control = TrainingControl()
         training = .starting(resumed: resume)
+        previewPlan = TrainingPreviewPlan(config: config)
+        preview = nil
+        pendingCheckpoint = nil
+        previewingStep = nil
+        previewFailure = nil
         let outputs = TrainingOutputs(config: config)
         return [.startJob(TrainingJob(config: config, resume: resume, control: control, generation: trainingGeneration,
                                       store: models), .training),
@@ -152,9 +166,26 @@ public final class TrainingMonitorScreen: Screen {
             guard number == trainingGeneration else { return false }
             switch news {
             case .running: if case .starting = training { training = .running }
+            case .checkpoint(let step, let weights, let models):
+                guard let previewPlan else { return false }
+                pendingCheckpoint = TrainingPreviewJob(step: step, weights: weights, models: models, plan: previewPlan,
+                                                       generation: number)
+                return false
             case .ended(let request, let step): training = request == .pause ? .paused(step: step) : .stopped(step: step)
             case .finished(let membrane, _, _): training = .finished(membrane: membrane)
             case .failed(let message): training = .failed(message)
+            }
+            return true
+        }
+        if case .trainingPreview(let number, let news) = event {
+            guard number == trainingGeneration else { return false }
+            switch news {
+            case .finished(let step, let images):
+                preview = (step, images)
+                if previewingStep == step { previewingStep = nil }
+            case .failed(let step, let message):
+                if previewingStep == step { previewingStep = nil }
+                previewFailure = "preview of step \(step): \(message)"
             }
             return true
         }
@@ -172,10 +203,27 @@ public final class TrainingMonitorScreen: Screen {
         return true
     }
 
+    /// Hands the newest checkpoint to a preview job: starting it in the preview slot cancels a stale one.
+    /// Previews are made while the monitor shows (nobody sees them otherwise); the newest waits until then.
+    public func refresh() -> [ScreenEffect] {
+        guard let job = pendingCheckpoint else { return [] }
+        pendingCheckpoint = nil
+        previewingStep = job.step
+        return [.startJob(job, .trainingPreview)]
+    }
+
+    /// The last preview failure, shown in the panel until the next preview.
+    private var previewFailure: String?
+
     public func draw(on surface: inout Surface, context: ScreenContext) {
         let sideWidth = surface.width >= 60 ? min(32, surface.width / 3) : 0
-        let (chartArea, sideArea) = surface.local.splitRight(sideWidth)
+        let (mainArea, sideArea) = surface.local.splitRight(sideWidth)
+        let previewHeight = previewPlan != nil && mainArea.height >= 16 ? min(16, mainArea.height / 2) : 0
+        let (chartArea, previewArea) = mainArea.splitBottom(previewHeight)
         let name = path.map { ($0 as NSString).lastPathComponent }
+        if previewHeight > 0, let previewPlan {
+            surface.within(previewArea) { area in drawPreview(previewPlan, on: &area, context: context) }
+        }
         surface.within(chartArea) { chart in
             Panel(title: name.map { "Loss · \($0)" } ?? "Loss").draw(on: &chart) { inner in
                 LineChart(series: run.series, emptyMessage: emptyMessage).draw(on: &inner)
@@ -184,6 +232,30 @@ public final class TrainingMonitorScreen: Screen {
         guard sideWidth > 0 else { return }
         surface.within(sideArea) { side in
             Panel(title: "Run").draw(on: &side) { inner in drawSummary(on: &inner) }
+        }
+    }
+
+    /// The target and control previews side by side, each under its prompt.
+    private func drawPreview(_ plan: TrainingPreviewPlan, on surface: inout Surface, context: ScreenContext) {
+        let title = preview.map { "Preview · step \($0.step)" } ?? "Preview"
+        let busy = previewingStep.map { " · generating step \($0) …" } ?? ""
+        Panel(title: title + busy).draw(on: &surface) { inner in
+            guard let preview, preview.images.count == 2 else {
+                let message = previewFailure ?? "The target and control prompts are drawn with the membrane at each checkpoint (save.every)."
+                inner.write(message, x: 0, y: 0, role: .muted)
+                return
+            }
+            let (left, right) = inner.local.splitRight(inner.width / 2)
+            for (area, label, prompt, image) in [(left, "target", plan.target, preview.images[0]),
+                                                 (right, "control", plan.control, preview.images[1])] {
+                inner.within(area) { half in
+                    let (caption, picture) = half.local.splitTop(1)
+                    let x = half.write(label + " ", x: caption.x, y: caption.y, role: .muted)
+                    half.write(prompt, x: x, y: caption.y, role: .text)
+                    half.within(picture) { ImageView(image: image, imageProtocol: context.imageProtocol,
+                                                     paletteSize: context.paletteSize).draw(on: &$0) }
+                }
+            }
         }
     }
 

@@ -23,6 +23,9 @@ public final class TrainingControl: Sendable {
 public enum TrainingJobEvent: Sendable {
     /// The model is loaded and the first step is logged: the log at `outputs.log` exists and grows from here.
     case running(TrainingOutputs)
+    /// A checkpoint was written at `step`: the membrane's factors then, and the frozen base model they attach to
+    /// (for previews; both are copy-on-write values, so posting them copies no tensors).
+    case checkpoint(step: Int, weights: MembraneWeights, models: PipelineModels)
     /// The run ended after a step at the user's request (`.pause` or `.stop`); the checkpoint holds `step`.
     case ended(TrainingControl.Request, step: Int)
     /// Every step ran and the membrane was written.
@@ -86,6 +89,8 @@ public struct TrainingJob: CoreJob {
                         }
                         lastStep = result.step
                         return control.requested == .keepGoing
+                    } onCheckpoint: { state in
+                        send(.checkpoint(step: state.step, weights: state.weights, models: models))
                     }
                     guard let membrane else { return .ended(control.requested, step: lastStep) }
                     return .finished(membrane: outputs.membrane.path, layers: membrane.layers.count,
@@ -106,7 +111,7 @@ public struct TrainingJob: CoreJob {
                                + String(format: "%.1f s", seconds) + "; m on the monitor adds it to the rack")))
         case .failed(let message):
             post(.log(LogEntry(.error, "training: \(message)")))
-        case .running:
+        case .running, .checkpoint:
             break
         }
         send(outcome)

@@ -29,6 +29,8 @@ public enum CoreEvent: Sendable {
     case training(generation: Int, TrainingJobEvent)
     /// Facilitated transport's gates for the rack, computed for request number `generation`.
     case transportGates(generation: Int, Result<[SlotGate], TransportGatesError>)
+    /// Previews of a checkpoint of training run number `generation`.
+    case trainingPreview(generation: Int, TrainingPreviewEvent)
 }
 
 public enum TrainingLogEvent: Sendable {
@@ -57,6 +59,8 @@ public enum JobSlot: Hashable, Sendable {
     case training
     /// Facilitated transport's gates of the rack's membranes for the generate prompt.
     case transportGates
+    /// Previews of the latest checkpoint of the training run started from the workbench.
+    case trainingPreview
 }
 
 /// The background core: owns every long job, runs each as its own task, and reports through a mailbox.
