@@ -122,6 +122,7 @@ public struct ConfigField {
             optionalValue(["train", "resolution"], \.train.resolution),
             optionalValue(["train", "dynamic_resolution"], \.train.dynamicResolution),
             choice(["train", "precision"], \.train.precision),
+            value(["train", "checkpoint_activations"], \.train.checkpointActivations),
             value(["train", "seed"], \.train.seed),
             text(["save", "output"], \.save.output),
             value(["save", "every"], \.save.every),
