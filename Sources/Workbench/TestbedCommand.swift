@@ -105,7 +105,11 @@ struct TestbedMeasureCommand: ParsableCommand {
     }
 
     static func report(model: String, count: Int) throws {
-        let quality = try TestbedModelQuality.measure(try PipelineModels.load(from: URL(fileURLWithPath: model)), count: count)
+        let models = try PipelineModels.load(from: URL(fileURLWithPath: model))
+        let roundTrip = TestbedModelQuality.measureRoundTrip(models, count: count)
+        print(String(format: "%@: autoencoder round trip of %d world images: colour %.1f%%, shape %.1f%%", model,
+                     roundTrip.generations, roundTrip.colourAccuracy * 100, roundTrip.shapeAccuracy * 100))
+        let quality = try TestbedModelQuality.measure(models, count: count)
         print(String(format: "%@: %d generations (DDIM 20, guidance 7.5): colour %.1f%%, shape %.1f%%", model,
                      quality.generations, quality.colourAccuracy * 100, quality.shapeAccuracy * 100))
     }
