@@ -32,6 +32,9 @@ struct TestbedTrainCommand: ParsableCommand {
     @Option(help: "Autoencoder training steps.")
     var autoencoderSteps: Int?
 
+    @Option(help: "Reuse the autoencoder of an earlier run of the same recipe (its vae/diffusion_pytorch_model.safetensors) instead of training it again.")
+    var autoencoderFrom: String?
+
     @Option(help: "Denoiser (UNet + text encoder) training steps.")
     var steps: Int?
 
@@ -58,6 +61,7 @@ struct TestbedTrainCommand: ParsableCommand {
             if let steps { options.denoiserSteps = steps }
             if let batch { options.denoiserBatch = batch }
             if let poolSize { options.poolSize = poolSize }
+            options.autoencoderFrom = autoencoderFrom.map { URL(fileURLWithPath: $0) }
             if let checkpointEvery { options.checkpointEvery = checkpointEvery }
             guard options.autoencoderSteps > 0, options.denoiserSteps > 0, options.denoiserBatch > 0, options.poolSize > 0,
                   options.checkpointEvery > 0 else {

@@ -10,14 +10,17 @@ public struct TestbedTrainingOptions: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// World samples rendered once and cycled through by both stages.
     public var poolSize = 2048
-    public var autoencoderSteps = 500
-    public var autoencoderBatch = 16
+    public var autoencoderSteps = 2000
+    public var autoencoderBatch = 8
     public var autoencoderLearningRate: Float = 3e-3
     public var denoiserSteps = 3000
     public var denoiserBatch = 16
     public var denoiserLearningRate: Float = 2e-3
     /// The share of captions replaced by "" (the unconditional input of classifier-free guidance).
     public var captionDropout = 0.1
+    /// The autoencoder weights of an earlier run of the same recipe (`vae/diffusion_pytorch_model.safetensors`) to
+    /// use instead of training the autoencoder again (it is frozen after its stage, so the result is the same).
+    public var autoencoderFrom: URL?
     /// The model folder is (re)written every this many denoiser steps, and at the end.
     public var checkpointEvery = 100
 
@@ -162,7 +165,12 @@ public enum TestbedTraining {
         let vaeConfig: AutoencoderConfiguration = try decoded("vae/config.json")
         var vaeWeights = try ParameterSet(initialFor: { try AutoencoderKL(configuration: vaeConfig, parameters: $0) },
                                           seed: options.seed ^ 0xA0E)
-        try trainAutoencoder(&vaeWeights, configuration: vaeConfig, images: images, options: options, progress: progress)
+        if let autoencoderFrom = options.autoencoderFrom {
+            let file = try WeightFile.open(autoencoderFrom)
+            vaeWeights.values = try vaeWeights.keys.map { try file.floats($0) }
+        } else {
+            try trainAutoencoder(&vaeWeights, configuration: vaeConfig, images: images, options: options, progress: progress)
+        }
         let vae = try AutoencoderKL(configuration: vaeConfig, parameters: vaeWeights.reader(trainable: false))
 
         // Latents of the whole pool (the posterior means), and the factor that gives them unit spread.
@@ -206,8 +214,14 @@ public enum TestbedTraining {
         for (stem, set) in weights.sorted(by: { $0.key < $1.key }) {
             try set.write(to: staging.appendingPathComponent(stem + ".safetensors"))
         }
+        // Foundation's replaceItemAt cannot replace a non-empty folder on Linux: the old folder is moved aside,
+        // the new one into place, then the old one removed.
         if fileManager.fileExists(atPath: output.path) {
-            _ = try fileManager.replaceItemAt(output, withItemAt: staging)
+            let previous = parent.appendingPathComponent(".\(output.lastPathComponent).previous-\(ProcessInfo.processInfo.processIdentifier)")
+            try? fileManager.removeItem(at: previous)
+            try fileManager.moveItem(at: output, to: previous)
+            try fileManager.moveItem(at: staging, to: output)
+            try? fileManager.removeItem(at: previous)
         } else {
             try fileManager.moveItem(at: staging, to: output)
         }
