@@ -61,8 +61,7 @@ private let shippedModel = URL(fileURLWithPath: #filePath)
     }
 
     /// The shipped checkpoint (denoiser step 1500) measured colour 17.5%, shape 20% — far BELOW the bar (90% / 85%):
-    /// it is undertrained. These thresholds are what it reached, not the goal (
-    /// thresholds here are what the shipped checkpoint measured, see models/testbed/README.md).
+    /// it is undertrained. These thresholds are what it reached, not the goal (see models/testbed/README.md).
     @Test func shippedModelDrawsThePromptedColourAndShape() throws {
         let models = try PipelineModels.load(from: shippedModel)
         #expect(models.unusedTensors.isEmpty)
