@@ -5,7 +5,8 @@ struct SPMWorkbench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spm-workbench",
         abstract: "Train, merge, generate with and export Concept Semi-Permeable Membranes for Stable Diffusion.",
-        subcommands: [TUICommand.self, InspectCommand.self, TrainCommand.self, GenerateCommand.self, EvaluateCommand.self, MergeCommand.self, ExportCommand.self, BakeCommand.self],
+        subcommands: [TUICommand.self, InspectCommand.self, TrainCommand.self, GenerateCommand.self, EvaluateCommand.self,
+                      MergeCommand.self, ExportCommand.self, BakeCommand.self, TestbedCommand.self],
         defaultSubcommand: TUICommand.self
     )
 }

@@ -67,7 +67,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
             }
             if family == .testbed {
                 #expect(config.train.iterations <= 500)
-                #expect(config.resolution == .fixed(64))
+                #expect(config.resolution == .fixed(TestbedWorld.imageSize))
             }
         }
     }
