@@ -88,12 +88,13 @@ struct TrainingFromTheWorkbenchTests {
         let bench = Bench(config: { (config, nil) })
         bench.app.handle(.character("r"))
         #expect(bench.monitor.training == .starting(resumed: false))
-        try await bench.until("the first step") { bench.monitor.training == .running }
+        // Asked while the model loads, so the run cannot finish its ten quick steps before the request reaches it
+        // (under a loaded machine the test thread may not run again until they are done): it ends after step 1.
         bench.app.handle(.character("p"))  // answered at once: the step in progress finishes in the core
         #expect(bench.monitor.training == .pausing)
         try await bench.until("the pause") { if case .paused = bench.monitor.training { true } else { false } }
         guard case .paused(let pausedAt) = bench.monitor.training else { return }
-        #expect(pausedAt >= 1 && pausedAt < iterations)
+        #expect(pausedAt == 1)
         let outputs = TrainingOutputs(config: config)
         #expect(FileManager.default.fileExists(atPath: outputs.checkpoint.path))
         #expect(!FileManager.default.fileExists(atPath: outputs.membrane.path))
