@@ -12,7 +12,7 @@ struct TUICommand: ParsableCommand {
         abstract: "Open the terminal workbench (the default when no command is given)."
     )
 
-    @Option(help: "Base model to open (a diffusers folder or a single-file checkpoint).")
+    @Option(help: "Base model to open (a diffusers folder or a single-file checkpoint; default: the testbed model shipped in models/testbed).")
     var model: String?
 
     @Option(name: .long, help: ArgumentHelp("A membrane to attach to the model, with an optional strength and gate floor; repeatable (m toggles them, c compares).", valueName: "path[:weight[:min_gate]]"))
@@ -44,20 +44,32 @@ struct TUICommand: ParsableCommand {
             throw ValidationError("--transport '\(transport)': expected one of \(TransportConfig.commandLineChoices.joined(separator: ", "))")
         }
         try WorkbenchLauncher.run(WorkbenchLauncher.Settings(
-            modelPath: model, membranes: membranes, trainingLog: trainingLog, configPath: config, transport: transportConfig, themeName: theme, images: images,
+            modelPath: model ?? TUICommand.shippedTestbedModel()?.path, membranes: membranes, trainingLog: trainingLog,
+            configPath: config, transport: transportConfig, themeName: theme, images: images,
             themeDirectories: TUICommand.themeDirectories()))
     }
 
-    /// `themes/` in the working directory, then in the executable's folder and the folders above it (a build
-    /// sits in `.build/<triple>/<config>/` inside the repository), then an installed `share/spm-workbench/themes`.
-    static func themeDirectories() -> [URL] {
+    /// The files shipped beside the program at `relative` (`themes`, `models/testbed`), in the order they are
+    /// looked for: the working directory, then the executable's folder and the folders above it (a build sits in
+    /// `.build/<triple>/<config>/` inside the repository), then an installed `share/spm-workbench`.
+    static func shippedPaths(_ relative: String) -> [URL] {
         var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        var directories = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("themes")]
-        let installed = folder.appendingPathComponent("../share/spm-workbench/themes").standardized
+        var paths = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(relative)]
+        let installed = folder.appendingPathComponent("../share/spm-workbench").appendingPathComponent(relative).standardized
         for _ in 0..<4 {
-            directories.append(folder.appendingPathComponent("themes"))
+            paths.append(folder.appendingPathComponent(relative))
             folder = folder.deletingLastPathComponent()
         }
-        return directories + [installed]
+        return paths + [installed]
+    }
+
+    static func themeDirectories() -> [URL] { shippedPaths("themes") }
+
+    /// The testbed model the workbench opens when no `--model` is given: the first shipped copy that is a
+    /// diffusers folder.
+    static func shippedTestbedModel() -> URL? {
+        shippedPaths("models/testbed").first {
+            FileManager.default.fileExists(atPath: $0.appendingPathComponent("model_index.json").path)
+        }
     }
 }

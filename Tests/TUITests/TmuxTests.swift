@@ -131,11 +131,12 @@ final class TmuxSession {
 @Suite("Workbench in tmux", .serialized,
        .enabled(if: TmuxSession.available, "needs tmux and a built spm-workbench binary (swift build)"))
 struct TmuxTests {
-    @Test("opens, ? shows every key, unknown keys hint, q quits and restores the terminal")
+    @Test("opens on the shipped testbed model, ? shows every key, unknown keys hint, q quits and restores the terminal")
     func openHelpQuit() throws {
         let session = try TmuxSession()
         let first = try session.startWorkbench()
         #expect(first.contains("No training log open: press o"))
+        #expect(first.contains("testbed · theme: dark"), "no --model: the shipped models/testbed is the default")
         #expect(first.contains("? help · Tab screens · q quit"))
         try session.keys("?")
         // Wait for the whole overlay: curses may still be writing it when its title first shows.
@@ -158,6 +159,7 @@ struct TmuxTests {
         #expect(session.waitFor { $0.contains("z is not bound here: ? lists the keys") } != nil)
         try session.keys("2")
         #expect(session.waitFor { $0.contains("Log (") } != nil, "the log screen did not open")
+        #expect(session.waitFor { $0.contains("models/testbed loaded in") } != nil, "the testbed model did not load: \(session.screen())")
         try session.keys("q")
         try session.expectShellRestored()
     }

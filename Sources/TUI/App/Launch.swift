@@ -58,7 +58,7 @@ public enum WorkbenchLauncher {
             app.append(LogEntry(.info, "loading model \(model) …"))
             app.core.start(LoadModelJob(path: model, membranes: settings.membranes, store: app.models), in: .model)
         } else {
-            app.append(LogEntry(.info, "no model selected: start with --model PATH (the testbed model becomes the default)"))
+            app.append(LogEntry(.info, "no model selected and no shipped testbed model found (models/testbed): start with --model PATH"))
         }
         if let configPath = settings.configPath { app.openConfig(configPath) }
         if let trainingLog = settings.trainingLog { app.followTrainingLog(trainingLog) }

@@ -255,10 +255,11 @@ public final class WorkbenchApp {
                 ? surface.style(.selection) : surface.style(.statusBar))
         }
         let model = options.modelPath.map { ($0 as NSString).lastPathComponent } ?? "none"
-        let right = "model: \(model) · theme: \(theme.name) "
-        let rightWidth = terminalWidth(of: right)
-        if x + 2 + rightWidth <= surface.width {
-            surface.write(right, x: surface.width - rightWidth, y: 0, role: .statusBar)
+        // The labelled form when it fits, else the shorter one (the screen tabs come first).
+        let fitting = ["model: \(model) · theme: \(theme.name) ", "\(model) · theme: \(theme.name) "]
+            .first { x + 2 + terminalWidth(of: $0) <= surface.width }
+        if let right = fitting {
+            surface.write(right, x: surface.width - terminalWidth(of: right), y: 0, role: .statusBar)
         }
     }
 
