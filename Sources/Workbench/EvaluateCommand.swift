@@ -49,6 +49,12 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON instead of a table.")
     var json = false
 
+    @Option(help: ArgumentHelp("Write the before/after pairs of the prompts that name the target as a PNG: one row per prompt, the base model's image then the membrane's, enlarged 4×.", valueName: "path.png"))
+    var sheet: String?
+
+    @Option(help: "Draw this many before/after pairs of prompts that name the target in the terminal (24-bit colour half blocks) before the table.")
+    var show = 0
+
     func validate() throws {
         guard task == "testbed" else { throw ValidationError("--task \(task): expected testbed (the only task so far)") }
         guard !membrane.isEmpty else { throw ValidationError("--membrane: give at least one membrane to evaluate") }
@@ -56,6 +62,8 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--transport '\(transport)': expected one of \(TransportConfig.commandLineChoices.joined(separator: ", "))")
         }
         guard steps >= 1, others >= 1, repeats >= 1 else { throw ValidationError("--steps, --others and --repeats must be at least 1") }
+        guard show >= 0 else { throw ValidationError("--show \(show): expected a count of pairs, 0 or more") }
+        if let sheet, !sheet.lowercased().hasSuffix(".png") { throw ValidationError("--sheet \(sheet): expected a path ending in .png") }
     }
 
     func run() throws {
@@ -71,11 +79,23 @@ struct EvaluateCommand: ParsableCommand {
             let suite = TestbedPromptSuite(target: concept, repeats: repeats, otherCount: others, seed: seed)
             let evaluation = TestbedEvaluationRun(steps: steps, guidance: guidance,
                                                   transport: TransportConfig(commandLine: transport) ?? TransportConfig())
-            let report = try evaluation.run(models: models, membranes: Array(zip(files, choices)), suite: suite) { done, total in
+            let generations = try evaluation.generations(models: models, membranes: Array(zip(files, choices)),
+                                                         suite: suite) { done, total in
                 FileHandle.standardError.write(Data("\rprompt \(done)/\(total)".utf8))
                 return true
             }
             FileHandle.standardError.write(Data("\n".utf8))
+            let report = try TestbedErasureReport(target: concept, generations: generations)
+            let named = generations.filter(\.prompt.namesTarget)
+            if let sheet {
+                try PNGFile.write(RGBImage.grid(named.flatMap { [$0.base, $0.withMembrane] }, columns: 2, zoom: 4, gap: 2),
+                                  to: URL(fileURLWithPath: sheet))
+                FileHandle.standardError.write(Data("wrote \(sheet) (\(named.count) prompts: base | membrane)\n".utf8))
+            }
+            for generation in named.prefix(show) {
+                print("\"\(generation.prompt.text)\" (seed \(generation.prompt.seed)): base | membrane")
+                print(TerminalPicture.halfBlocks([generation.base, generation.withMembrane]))
+            }
             print(json ? try report.json() : report.table)
         }
     }

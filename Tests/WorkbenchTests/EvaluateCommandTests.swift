@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import Testing
 
@@ -21,11 +22,44 @@ import Testing
         #expect(abs(erasure - (1 - presence)) < 1e-12)
     }
 
+    /// `--sheet` writes every prompt naming the target as a base | membrane row, `--show` prints the first pairs in
+    /// the terminal: at weight 0 each row's two images are the same pixels.
+    @Test func sheetAndTerminalPairs() throws {
+        let sheet = FileManager.default.temporaryDirectory.appendingPathComponent("evaluate-sheet-\(UUID().uuidString).png")
+        defer { try? FileManager.default.removeItem(at: sheet) }
+        let membrane = WorkbenchRun.fixtures.appendingPathComponent("tiny-sd1-spm-original.safetensors").path
+        let run = try WorkbenchRun(["evaluate", "--task", "testbed", "--model",
+                                    WorkbenchRun.fixtures.appendingPathComponent("tiny-sd1").path,
+                                    "--membrane", membrane + ":0", "--target", "red", "--others", "1",
+                                    "--steps", "2", "--sheet", sheet.path, "--show", "2"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let image = try PNGFile.read(from: sheet).image
+        let rows = 3 * 7, gap = 2
+        let cell = (image.width - gap) / 2
+        #expect((image.width - gap) % 2 == 0 && (image.height - gap) % rows == 0)
+        #expect((image.height - gap) / rows == cell, "square cells: \(image.width)×\(image.height)")
+        let side = cell - gap
+        for row in 0..<rows {
+            for (x, y) in [(0, 0), (side / 2, side / 3), (side - 1, side - 1)] {
+                let top = gap + row * cell + y
+                #expect(image[gap + x, top] == image[gap + cell + x, top], "row \(row): base and membrane differ")
+            }
+        }
+        let captions = run.standardOutput.split(separator: "\n").filter { $0.hasSuffix("base | membrane") }
+        #expect(captions.count == 2)
+        let pictureLines = run.standardOutput.split(separator: "\n").filter { $0.contains("▀") }
+        let pixels = side / 4  // the sheet enlarges 4×; a half-block line holds two pixel rows
+        #expect(pictureLines.count == 2 * ((pixels + 1) / 2), "\(pictureLines.count) picture lines for \(pixels) px images")
+        #expect(pictureLines.allSatisfy { $0.hasPrefix("\u{1B}[38;2;") && $0.hasSuffix("\u{1B}[0m") })
+        #expect(run.standardOutput.contains("erasure rate"))
+    }
+
     @Test func badInputIsOneLine() throws {
         for (arguments, message) in [
             (["--task", "coco", "--membrane", "x.safetensors"], "--task coco"),
             (["--membrane", "x.safetensors", "--model", "/nonexistent"], "/nonexistent"),
             ([String](), "--membrane"),
+            (["--membrane", "x.safetensors", "--sheet", "pairs.jpg"], "--sheet pairs.jpg"),
         ] {
             let run = try WorkbenchRun(["evaluate"] + arguments)
             #expect(run.status != 0)

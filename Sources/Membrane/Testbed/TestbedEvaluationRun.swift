@@ -1,8 +1,8 @@
 import Diffusion
 import Foundation
 
-/// Generates a prompt suite with and without membranes (same seeds) and scores the pairs: what
-/// `spm-workbench evaluate --task testbed` and the workbench run.
+/// Generates a prompt suite with and without membranes (same seeds): the pairs `TestbedErasureReport` scores, what
+/// `spm-workbench evaluate --task testbed` runs.
 public struct TestbedEvaluationRun: Sendable {
     public var steps: Int
     public var guidance: Float
@@ -16,9 +16,9 @@ public struct TestbedEvaluationRun: Sendable {
     }
 
     /// `models` must be the base model without membranes; `progress(done, total)` returns false to cancel.
-    public func run(models base: PipelineModels, membranes: [(file: MembraneFile, choice: MembraneChoice)],
-                    suite: TestbedPromptSuite,
-                    progress: (Int, Int) -> Bool = { _, _ in true }) throws -> TestbedErasureReport {
+    public func generations(models base: PipelineModels, membranes: [(file: MembraneFile, choice: MembraneChoice)],
+                            suite: TestbedPromptSuite,
+                            progress: (Int, Int) -> Bool = { _, _ in true }) throws -> [TestbedGeneration] {
         var models = base
         let slots = MembraneAdapters.gateSlots(for: membranes.map(\.file))
         models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: membranes.map(\.file)))
@@ -36,6 +36,6 @@ public struct TestbedEvaluationRun: Sendable {
             generations.append(TestbedGeneration(prompt: prompt, base: original, withMembrane: erased))
             guard progress(index + 1, suite.prompts.count) else { throw TrainingError.cancelled }
         }
-        return try TestbedErasureReport(target: suite.target, generations: generations)
+        return generations
     }
 }
