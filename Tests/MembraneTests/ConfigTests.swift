@@ -77,7 +77,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
         let concept = try #require(config.concepts.first)
         #expect(concept == ConceptEntry(target: "Snoopy", positive: "Snoopy", neutral: "", unconditional: "",
                                         eraseGuidance: 1, anchorWeight: 1000, anchorsPerStep: 4,
-                                        anchorSampler: .isotropic, minGate: nil))
+                                        anchorSampler: .vocabulary, minGate: nil))
         #expect(config.network == NetworkConfig(rank: 1, alpha: 1, targetLayers: .transformer))
         let train = config.train
         #expect(train.iterations == 3000 && train.learningRate == 1e-4 && train.optimizer == .adamw)
@@ -157,7 +157,8 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
             concepts: strange.enumerated().map { index, text in
                 ConceptEntry(target: "target \(index): \(text)", positive: text.isEmpty ? "x" : text, neutral: text,
                              unconditional: text, eraseGuidance: 0.5, anchorWeight: 0, anchorsPerStep: index,
-                             anchorSampler: .vocabulary, minGate: index % 2 == 0 ? 0.25 : nil)
+                             anchorSampler: .vocabulary, anchorPrompts: text.isEmpty ? [] : [text, "a blue circle"],
+                             minGate: index % 2 == 0 ? 0.25 : nil)
             },
             network: NetworkConfig(rank: 8, alpha: 0.1),
             train: TrainingSchedule(iterations: 10, learningRate: 3.3e-5, warmupSteps: 9, restarts: 0, gradClip: 0.7,

@@ -52,7 +52,7 @@ struct ConfigEditorTests {
             return trimmed.contains(": ")
         }
         #expect(document.fields.count == leaves.count - 3 + 1, "\(yaml)")
-        #expect(document.fields.count == 3 + 2 * 9 + 3 + 16 + 3)
+        #expect(document.fields.count == 3 + 2 * 10 + 3 + 16 + 3)
         for (index, field) in document.fields.enumerated() {
             let text = field.text(in: config)
             if field.isOptional { #expect(!text.isEmpty, "\(field.name) shows nothing") }
@@ -112,7 +112,7 @@ struct ConfigEditorTests {
         var document = try ConfigDocument.load(from: Self.snoopy.path)
         try document.set("2.5e-4", field: try index(of: "train.learning_rate", in: document))
         try document.set("Woodstock", field: try index(of: "concepts[0].target", in: document))
-        try document.set("vocabulary", field: try index(of: "concepts[0].anchor_sampler", in: document))
+        try document.set("isotropic", field: try index(of: "concepts[0].anchor_sampler", in: document))
         try document.set("{min: 256, max: 448}", field: try index(of: "train.dynamic_resolution", in: document))
         try document.set("", field: try index(of: "train.resolution", in: document))
         #expect(document.isModified)
@@ -126,7 +126,7 @@ struct ConfigEditorTests {
         expected.train.learningRate = 2.5e-4
         expected.concepts[0].target = "Woodstock"
         expected.concepts[0].positive = "Woodstock"  // it equalled the target, so it follows, as an absent key does
-        expected.concepts[0].anchorSampler = .vocabulary
+        expected.concepts[0].anchorSampler = .isotropic
         expected.train.resolution = nil
         expected.train.dynamicResolution = DynamicResolution(min: 256, max: 448, step: 64)
         #expect(reloaded == expected)
@@ -141,7 +141,7 @@ struct ConfigEditorTests {
         var document = try ConfigDocument.load(from: Self.snoopy.path)
         let before = document.fields.count
         document.addConcept()
-        #expect(document.fields.count == before + 9)
+        #expect(document.fields.count == before + 10)
         #expect(document.problem?.description == "concepts[1].target: must not be empty")
         try document.set("Lucy", field: try index(of: "concepts[1].target", in: document))
         #expect(document.problem == nil && document.config.concepts[1].positive == "Lucy")

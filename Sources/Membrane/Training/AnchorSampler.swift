@@ -7,10 +7,10 @@ public enum AnchorSampler: Sendable {
     /// ‖target‖·U(0.8, 1.2) (the reference's acceptance test passes ~always in 59k dimensions, so none is
     /// applied), and every anchor kept (the reference dropped half of them).
     case isotropic
-    /// Real prompts: a pool of embeddings of one to three whole words from the CLIP vocabulary, encoded once;
-    /// each step draws from the pool with probability ∝ 1 − cos(target, anchor), so anchors are denser far
-    /// from the target, as the method intends.
-    case vocabulary(pool: [PromptConditioning])
+    /// Real prompts, encoded once — one to three whole words from the CLIP vocabulary (`vocabulary(models:…)`),
+    /// or the config's `anchor_prompts`; each step draws from the pool with probability ∝ 1 − cos(target,
+    /// anchor), so anchors are denser far from the target, as the method intends.
+    case prompts(pool: [PromptConditioning])
 
     /// Words per pool prompt are drawn from 1…3; the pool size trades start-up time for variety.
     public static let vocabularyPoolSize = 64
@@ -25,7 +25,7 @@ public enum AnchorSampler: Sendable {
             let prompt = (0..<count).map { _ in words[Int(random.next() % UInt64(words.count))] }.joined(separator: " ")
             return models.encode(prompt: prompt, clipSkip: clipSkip)
         }
-        return .vocabulary(pool: pool)
+        return .prompts(pool: pool)
     }
 
     /// `count` anchors for `target`, drawn with `random`.
@@ -40,7 +40,7 @@ public enum AnchorSampler: Sendable {
                 }
                 return PromptConditioning(context: draw(like: target.context), pooled: target.pooled.map(draw(like:)))
             }
-        case .vocabulary(let pool):
+        case .prompts(let pool):
             let weights = pool.map { max(1 - cosine($0.context, target.context), 1e-3) }
             let total = weights.reduce(0, +)
             return (0..<count).map { _ in

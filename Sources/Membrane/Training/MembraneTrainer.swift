@@ -52,10 +52,17 @@ public struct MembraneTrainer: Sendable {
                                 neutral: models.encode(prompt: entry.neutral, clipSkip: clipSkip),
                                 unconditional: models.encode(prompt: entry.unconditional, clipSkip: clipSkip))
         }
-        let needsVocabulary = config.concepts.contains { $0.anchorSampler == .vocabulary && $0.anchorsPerStep > 0 }
+        let needsVocabulary = config.concepts.contains {
+            $0.anchorSampler == .vocabulary && $0.anchorPrompts.isEmpty && $0.anchorsPerStep > 0
+        }
         let vocabulary = needsVocabulary
             ? AnchorSampler.vocabulary(models: models, seed: config.train.seed, clipSkip: clipSkip) : nil
-        samplers = config.concepts.map { $0.anchorSampler == .vocabulary ? vocabulary ?? .isotropic : .isotropic }
+        samplers = config.concepts.map { entry in
+            if !entry.anchorPrompts.isEmpty {
+                return .prompts(pool: entry.anchorPrompts.map { models.encode(prompt: $0, clipSkip: clipSkip) })
+            }
+            return entry.anchorSampler == .vocabulary ? vocabulary ?? .isotropic : .isotropic
+        }
         denoising = try makeNoiseSchedule(.ddim, config: models.scheduler, steps: config.train.denoiseSteps)
         let schedule = config.train
         learningRates = LearningRateSchedule(base: Float(schedule.learningRate), kind: schedule.lrSchedule,

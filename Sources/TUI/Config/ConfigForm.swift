@@ -101,6 +101,7 @@ public struct ConfigField {
                 value(base + ["anchor_weight"], \.concepts[index].anchorWeight),
                 value(base + ["anchors_per_step"], \.concepts[index].anchorsPerStep),
                 choice(base + ["anchor_sampler"], \.concepts[index].anchorSampler),
+                value(base + ["anchor_prompts"], \.concepts[index].anchorPrompts),
                 optionalValue(base + ["min_gate"], \.concepts[index].minGate),
             ]
         }

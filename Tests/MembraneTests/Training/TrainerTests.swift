@@ -88,4 +88,24 @@ import Testing
         var other = try MembraneTrainer(config: config, models: models)
         #expect(throws: TrainingError.self) { try other.run(outputs: outputs, resume: true) }
     }
+
+    /// `anchor_prompts` replace the sampler's pool: every anchor drawn is one of those prompts' embeddings, as the
+    /// frozen text encoder gives them (SDXL: pooled part included), and all of them come up.
+    @Test(arguments: [sd1, sdxl])
+    func anchorPromptsAreTheAnchors(model: Model) throws {
+        let models = try Self.load(model)
+        var config = Self.config(model, iterations: 1)
+        let prompts = ["a blue circle", "a green square", "a yellow star"]
+        config.concepts[0].anchorPrompts = prompts
+        let trainer = try MembraneTrainer(config: config, models: models)
+        let encoded = prompts.map { models.encode(prompt: $0, clipSkip: nil) }
+        var random = TrainingRandom(seed: 1, step: 1, stream: 7)
+        let anchors = trainer.samplers[0].anchors(count: 60, target: trainer.concepts[0].target, random: &random)
+        let drawn = anchors.map { anchor in
+            encoded.firstIndex { $0.context.toArray() == anchor.context.toArray()
+                && $0.pooled?.toArray() == anchor.pooled?.toArray() }
+        }
+        #expect(drawn.allSatisfy { $0 != nil }, "\(model): an anchor that is none of the prompts")
+        #expect(Set(drawn.compactMap { $0 }) == [0, 1, 2])
+    }
 }
