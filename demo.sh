@@ -1,35 +1,29 @@
 #!/usr/bin/env bash
-# The main job behind `make demo`, until the testbed model (a tiny text-to-image world we train ourselves) lands:
-# on a tiny random-weight SD1-layout pipeline, show what it holds, train a membrane for a few steps, and generate
-# without and with it through the same library calls the workbench uses. The images are noise-like: the weights
-# are random, so this shows the machinery, not erasure.
+# The main job behind `make demo`, on the testbed model shipped in models/testbed (a tiny text-to-image world our
+# engine trained, whose images the testbed's detectors can read): train a membrane that erases "red", show what
+# the model draws without and with it for prompts that name red (and its synonyms crimson and scarlet), and
+# measure erasure and preservation — the same library calls the workbench's screens make.
 set -euo pipefail
 cd "$(dirname "$0")"
 workbench="${1:-.build/release/spm-workbench}"
-model=Tests/Fixtures/tiny-sd1
+model=models/testbed
+config=configs/testbed/erase-red.yaml
+membrane=out/demo-erase-red.safetensors
 mkdir -p out
 
 echo "== spm-workbench inspect $model"
 "$workbench" inspect "$model"
-
-cat > out/demo-train.yaml <<YAML
-model: {path: $model, family: sd1}
-concepts:
-  - {target: a red apple, anchors_per_step: 2, anchor_weight: 10}
-train: {iterations: 20, learning_rate: 2.0e-2, warmup_steps: 2, resolution: 16, denoise_steps: 8, seed: 0}
-save: {output: out, every: 10, name: demo-membrane}
-YAML
 echo
-echo "== spm-workbench train out/demo-train.yaml (20 steps; loss per step in out/demo-membrane.jsonl)"
-"$workbench" train out/demo-train.yaml
+echo "== spm-workbench train $config (loss per step in ${membrane%.safetensors}.jsonl)"
+# A fresh run each time: the demo shows training, not resuming an earlier demo's checkpoint.
+rm -f "$membrane" "${membrane%.safetensors}.checkpoint.safetensors" "${membrane%.safetensors}.jsonl"
+"$workbench" train "$config" --out "$membrane"
 echo
-echo "== spm-workbench inspect out/demo-membrane.safetensors"
-"$workbench" inspect out/demo-membrane.safetensors | head -12
+echo "== spm-workbench evaluate --task testbed (same seeds without and with the membrane)"
+"$workbench" evaluate --task testbed --model "$model" --membrane "$membrane" --others 40 \
+    --show 4 --sheet out/demo-pairs.png
 echo
-echo "== spm-workbench generate without and with the membrane (same seed)"
-"$workbench" generate --model "$model" --prompt "a red apple" --steps 10 --size 16 --seed 42 --out out/demo-original.png
-"$workbench" generate --model "$model" --prompt "a red apple" --steps 10 --size 16 --seed 42 \
-    --membrane out/demo-membrane.safetensors --transport off --out out/demo-membrane.png
-echo
-echo "The PNGs' parameters chunks record how they were made (AUTOMATIC1111's layout)."
-echo "Next: 'spm-workbench --help' lists every command; 'spm-workbench --model $model' opens the workbench (q quits)."
+echo "Every pair above and in out/demo-pairs.png: the base model's image, then the membrane's (same seed)."
+echo "Next: '$workbench' opens the workbench on the testbed model: 5 is the membrane rack ('a' attaches"
+echo "$membrane), 3 generates ('c' draws original and membrane side by side), q quits."
+echo "'$workbench --help' lists every command."

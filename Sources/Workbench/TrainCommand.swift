@@ -88,7 +88,8 @@ final class TrainingProgressLine {
         let eta = rate.map { Self.duration(Double(total - result.step) / $0) } ?? "…"
         let speed = rate.map { String(format: "%.2f it/s", $0) } ?? "…"
         let line = "step \(result.step)/\(total)  "
-            + String(format: "loss %.5f (erase %.5f, anchor %.6f)  lr %.2e", result.loss, result.eraseLoss,
+            // Significant digits, not decimals: the anchor MSE is often 1e-7 while λ·anchor matters.
+            + String(format: "loss %.4g (erase %.4g, anchor %.4g)  lr %.2e", result.loss, result.eraseLoss,
                      result.anchorLoss, result.learningRate)
             + "  \(speed)  ETA \(eta)"
         // On a terminal the line is rewritten in place; in a log file every step gets its own line.
