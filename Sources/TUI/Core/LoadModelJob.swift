@@ -24,14 +24,6 @@ public final class ModelStore: Sendable {
     func set(_ loaded: Loaded) { current.withLock { $0 = loaded } }
 }
 
-/// Runs blocking engine work on a thread of its own, so the cooperative pool (and with it every other job's
-/// messages) never waits on it.
-func onOwnThread<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(returning: work()) }
-    }
-}
-
 /// Loads the base model with the engine (the same call `spm-workbench generate` makes), keeps it in the store
 /// and reports what it holds, or the one-line reason it cannot be loaded.
 public struct LoadModelJob: CoreJob {

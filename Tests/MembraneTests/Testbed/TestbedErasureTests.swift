@@ -19,26 +19,30 @@ import Testing
     static let minimumErasure = 0.9
     static let minimumPreservation = 0.8
 
-    @Test func aShortMembraneErasesRedAndSparesTheRest() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("testbed-erasure-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let modelFolder = Self.repository.appendingPathComponent("models/testbed")
-        let models = try PipelineModels.load(from: modelFolder)
-        // The shipped config, shortened: CI trains `iterations` steps instead of the demo's 300.
-        var config = try TrainingConfig.load(from: Self.repository.appendingPathComponent("configs/testbed/erase-red.yaml"))
-        config.model.path = modelFolder.path
-        config.train.iterations = Self.iterations
-        config.train.warmupSteps = Self.iterations / 10
-        config.save = SaveConfig(output: folder.path, every: Self.iterations, name: "erase-red")
-        var trainer = try MembraneTrainer(config: config, models: models)
-        let outputs = TrainingOutputs(config: config)
-        _ = try trainer.run(outputs: outputs, resume: false)
-        let file = try MembraneFile.read(outputs.membrane, layout: MembraneLayout(unet: models.unet.configuration))
+    /// Trains and evaluates on a thread of its own (a minute and a half of engine work must not hold one of the
+    /// two cooperative threads the async tests wait on).
+    @Test func aShortMembraneErasesRedAndSparesTheRest() async throws {
+        let report = try await onOwnThread { () throws -> TestbedErasureReport in
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("testbed-erasure-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let modelFolder = Self.repository.appendingPathComponent("models/testbed")
+            let models = try PipelineModels.load(from: modelFolder)
+            // The shipped config, shortened: CI trains `iterations` steps instead of the demo's 300.
+            var config = try TrainingConfig.load(from: Self.repository.appendingPathComponent("configs/testbed/erase-red.yaml"))
+            config.model.path = modelFolder.path
+            config.train.iterations = Self.iterations
+            config.train.warmupSteps = Self.iterations / 10
+            config.save = SaveConfig(output: folder.path, every: Self.iterations, name: "erase-red")
+            var trainer = try MembraneTrainer(config: config, models: models)
+            let outputs = TrainingOutputs(config: config)
+            _ = try trainer.run(outputs: outputs, resume: false)
+            let file = try MembraneFile.read(outputs.membrane, layout: MembraneLayout(unet: models.unet.configuration))
 
-        let suite = TestbedPromptSuite(target: .colour(.red), otherCount: 24, seed: 11)
-        let generations = try TestbedEvaluationRun(transport: TransportConfig(enabled: false))
-            .generations(models: models, membranes: [(file, MembraneChoice(path: outputs.membrane.path))], suite: suite)
-        let report = try TestbedErasureReport(target: .colour(.red), generations: generations)
+            let suite = TestbedPromptSuite(target: .colour(.red), otherCount: 24, seed: 11)
+            let generations = try TestbedEvaluationRun(transport: TransportConfig(enabled: false))
+                .generations(models: models, membranes: [(file, MembraneChoice(path: outputs.membrane.path))], suite: suite)
+            return try TestbedErasureReport(target: .colour(.red), generations: generations)
+        }
         let figures = report.table
         #expect(report.baseTargetPresence >= Self.minimumBasePresence, "the base model draws red when asked\n\(figures)")
         #expect(report.erasureRate >= Self.minimumErasure, "\(figures)")
