@@ -43,8 +43,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Classifier-free guidance scale.")
     var guidance: Float = 7.5
 
-    @Option(help: ArgumentHelp("Gate the membranes per prompt (facilitated transport), or off: always on at their weight.", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
-    var transport = "off"
+    @Option(help: ArgumentHelp("Gate the membranes per prompt (facilitated transport; the default measure, as generate uses it), or off: always on at their weight (the membrane alone).", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
+    var transport = "embeddings"
 
     @Flag(help: "Print the report as JSON instead of a table.")
     var json = false

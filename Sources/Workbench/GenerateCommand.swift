@@ -62,7 +62,7 @@ struct GenerateCommand: ParsableCommand {
     var membrane: [String] = []
 
     @Option(help: ArgumentHelp("Facilitated transport: gate each membrane by the prompt's similarity to its concepts (reference: the paper's clip-cosine/token share; tokens: token-level matching without BOS/padding), or off (full weight on every prompt).", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
-    var transport = "reference"
+    var transport = "embeddings"
 
     @Flag(help: "Print the prompt's gate for each membrane (concept, similarity, floor, weight, gate).")
     var explain = false

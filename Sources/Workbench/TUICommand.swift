@@ -25,7 +25,7 @@ struct TUICommand: ParsableCommand {
     var config: String?
 
     @Option(help: ArgumentHelp("Facilitated transport the rack starts with (f switches it there): reference, tokens or off.", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
-    var transport = "reference"
+    var transport = "embeddings"
 
     @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
     var theme = "dark"

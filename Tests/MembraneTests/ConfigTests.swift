@@ -129,7 +129,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
         #expect(config == GenerationConfig(model: ModelSource(path: "m", family: .sdxl), prompts: ["a cat"],
                                            negativePrompt: "", steps: 30, guidance: 7.5, width: nil, height: nil,
                                            seed: 0, scheduler: .ddim, karras: false, membranes: [],
-                                           transport: TransportConfig(enabled: true, similarity: .reference),
+                                           transport: TransportConfig(enabled: true, similarity: .embeddings),
                                            precision: .fp32))
         #expect(config.imageSize == (1024, 1024))
         let example = try GenerationConfig.load(from: configsFolder.appendingPathComponent("generate-example.yaml"))

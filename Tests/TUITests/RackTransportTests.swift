@@ -32,7 +32,7 @@ struct RackTransportTests {
         return String(text[range].dropFirst(5))
     }
 
-    @Test("gate column = generate --explain's gate for the prompt, for reference, tokens, off and a min_gate")
+    @Test("gate column = generate --explain's gate for the prompt, for embeddings, reference, tokens, off and a min_gate")
     func gateColumnMatchesTheCommand() async throws {
         let store = ModelStore()
         let rack = MembraneRack()
@@ -63,8 +63,13 @@ struct RackTransportTests {
         let prompt = generate.prompt
         try await ready()
         #expect(rackScreen.gatesState == .ready(prompt: prompt))
-        let reference = try #require(try Self.commandGate(prompt: prompt, transport: "reference", choice: Self.membrane))
-        #expect(gateCell() == reference)
+        let embeddings = try #require(try Self.commandGate(prompt: prompt, transport: "embeddings", choice: Self.membrane))
+        #expect(gateCell() == embeddings)
+
+        app.handle(.character("f"))  // reference
+        #expect(rack.transportName == "reference")
+        try await ready()
+        #expect(gateCell() == (try Self.commandGate(prompt: prompt, transport: "reference", choice: Self.membrane)))
         #expect(rackScreen.gates[0]?.map(\.concept) == ["Van Gogh"])
 
         app.handle(.character("f"))  // tokens
@@ -83,7 +88,7 @@ struct RackTransportTests {
         try await ready()
         #expect(gateCell() == "1.000")
         app.handle(.character("f"))
-        #expect(rack.transportName == "reference")
+        #expect(rack.transportName == "embeddings")
         app.core.cancelAll()
     }
 

@@ -145,7 +145,7 @@ struct TmuxTests {
         #expect(help != nil, "help overlay incomplete: \(session.screen())")
         // Every screen's keys are in it, a page at a time.
         let later = ["generate with the loaded model", "Config editor", "train with this config", "Membrane rack",
-                     "write the mix that is on as a merged membrane", "facilitated transport: reference → tokens → off"]
+                     "write the mix that is on as a merged membrane", "facilitated transport: embeddings → reference → tokens → off"]
         var seen = ""
         for _ in 0..<6 {
             try session.keys("NPage")

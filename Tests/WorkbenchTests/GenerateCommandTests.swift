@@ -38,7 +38,7 @@ import Testing
         let worst = zip(image.pixels, expected).map { abs(Int($0) - $1) }.max() ?? .max
         #expect(worst <= 1, "largest pixel difference \(worst)")
         // The file names no concept, so transport leaves it at its weight.
-        #expect(text.first?.value.hasSuffix(", Membranes: sd1-membrane:0.5, Transport: reference, Gates: 0.500") == true, "\(text)")
+        #expect(text.first?.value.hasSuffix(", Membranes: sd1-membrane:0.5, Transport: embeddings, Gates: 0.500") == true, "\(text)")
         let wrongModel = try WorkbenchRun(["generate", "--model", Self.pipelines.appendingPathComponent("sdxl").path,
                                            "--prompt", "x", "--steps", "1", "--membrane", membrane, "--out", out.path + ".x"])
         #expect(wrongModel.status == 1 && wrongModel.standardError.split(separator: "\n").count == 1, "\(wrongModel.standardError)")

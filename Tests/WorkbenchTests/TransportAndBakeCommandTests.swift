@@ -26,7 +26,7 @@ import Testing
                                     "--membrane", "\(merged):0.8:0.1", "--membrane", research, "--explain", "-o", out])
         #expect(run.status == 0, "\(run.standardError)")
         let lines = run.standardOutput.split(separator: "\n").map(String.init)
-        #expect(lines.first == #"gates for "a portrait by Picasso" (transport reference):"#)
+        #expect(lines.first == #"gates for "a portrait by Picasso" (transport embeddings):"#)
         // The research slice of the merge (Van Gogh, Picasso), the plain LoRA's slice (no concept: always on), and
         // the research file itself at weight 1 without a floor.
         #expect(lines.dropFirst().prefix(3).map { $0.trimmingCharacters(in: .whitespaces) } == [
@@ -35,7 +35,7 @@ import Testing
             "tiny-sd1-spm-original  concept Picasso  similarity 1.000  floor 0.00  weight 1.00  gate 1.000",
         ], "\(lines)")
         let (_, text) = try PNGFile.read(from: URL(fileURLWithPath: out))
-        #expect(text.first?.value.hasSuffix("Membranes: merged:0.8:0.1 tiny-sd1-spm-original:1.0, Transport: reference, Gates: 0.800 0.800 1.000") == true,
+        #expect(text.first?.value.hasSuffix("Membranes: merged:0.8:0.1 tiny-sd1-spm-original:1.0, Transport: embeddings, Gates: 0.800 0.800 1.000") == true,
                 "\(text)")
 
         let off = try WorkbenchRun(["generate", "--model", tiny, "--prompt", "a house", "--steps", "1", "--transport", "off",

@@ -20,7 +20,9 @@ public struct CLIPTextModel: Sendable {
     }
 
     public let configuration: TextEncoderConfiguration
-    let tokenEmbedding: Embedding
+    /// The vocabulary's input vectors (before positions and context are mixed in); facilitated transport's
+    /// `embeddings` measure compares words by them.
+    public let tokenEmbedding: Embedding
     let positionEmbedding: Embedding
     let layers: [Layer]
     let finalLayerNorm: LayerNorm

@@ -8,7 +8,10 @@ extension GateSimilarity {
             // infer_spm.py's `clipcos_tokenuni`: cosine of the flattened [77, width] embeddings, or the token share.
             return min(max(Self.cosine(prompt.embedding[...], concept.embedding[...]), shared), 1)
         case .tokens:
-            return min(max(Self.softTokenMatch(prompt: prompt, concept: concept), shared), 1)
+            return min(max(Self.softMatch(concept: concept.contentPositions.map(concept.state(at:)),
+                                          prompt: prompt.contentPositions.map(prompt.state(at:))), shared), 1)
+        case .embeddings:
+            return min(max(Self.softMatch(concept: concept.vectors, prompt: prompt.vectors), shared), 1)
         }
     }
 
@@ -20,19 +23,16 @@ extension GateSimilarity {
         return Float(conceptSet.intersection(prompt.contentTokens).count) / Float(conceptSet.count)
     }
 
-    /// Each of the concept's token states matched to the most similar token state of the prompt (cosine), the
-    /// matches averaged over the concept's tokens; negative matches count as 0. Only content positions take part:
-    /// BOS is the same state for every text and padding repeats EOS, which is what lifts the reference's cosine
-    /// for unrelated prompts.
-    static func softTokenMatch(prompt: TransportText, concept: TransportText) -> Float {
-        guard !prompt.contentPositions.isEmpty, !concept.contentPositions.isEmpty else { return 0 }
-        var total: Float = 0
-        for position in concept.contentPositions {
-            let state = concept.state(at: position)
-            let best = prompt.contentPositions.map { cosine(state, prompt.state(at: $0)) }.max() ?? 0
-            total += max(best, 0)
+    /// Each of the concept's token vectors matched to the most similar vector of the prompt's (cosine), the matches
+    /// averaged over the concept's tokens; negative matches count as 0. Only content tokens take part: BOS is the
+    /// same state for every text and padding repeats EOS, which is what lifts the reference's cosine for unrelated
+    /// prompts.
+    static func softMatch(concept: [ArraySlice<Float>], prompt: [ArraySlice<Float>]) -> Float {
+        guard !prompt.isEmpty, !concept.isEmpty else { return 0 }
+        let total = concept.reduce(Float(0)) { sum, vector in
+            sum + max(prompt.map { cosine(vector, $0) }.max() ?? 0, 0)
         }
-        return total / Float(concept.contentPositions.count)
+        return total / Float(concept.count)
     }
 
     /// Cosine similarity in double precision (0 when either vector is zero).

@@ -10,32 +10,52 @@ public struct TransportText: Sendable, Equatable {
     public var contentPositions: [Int]
     /// The token ids at `contentPositions`.
     public var contentTokens: [Int32]
+    /// The text encoder's vocabulary vector of each content token, [contentTokens.count, vectorWidth] row-major;
+    /// empty when not computed (the `embeddings` measure then scores only the token share).
+    public var contentVectors: [Float]
+    public var vectorWidth: Int
 
-    public init(embedding: [Float], width: Int, contentPositions: [Int], contentTokens: [Int32]) {
+    public init(embedding: [Float], width: Int, contentPositions: [Int], contentTokens: [Int32],
+                contentVectors: [Float] = [], vectorWidth: Int = 0) {
         precondition(width > 0 && embedding.count % width == 0 && contentPositions.count == contentTokens.count
                      && contentPositions.allSatisfy { ($0 + 1) * width <= embedding.count },
                      "TransportText: \(embedding.count) values of width \(width), \(contentPositions.count) positions")
+        precondition(contentVectors.isEmpty || contentVectors.count == contentTokens.count * vectorWidth,
+                     "TransportText: \(contentVectors.count) vector values for \(contentTokens.count) tokens of width \(vectorWidth)")
         self.embedding = embedding
         self.width = width
         self.contentPositions = contentPositions
         self.contentTokens = contentTokens
+        self.contentVectors = contentVectors
+        self.vectorWidth = vectorWidth
     }
 
     /// The embedding at one position.
     func state(at position: Int) -> ArraySlice<Float> { embedding[(position * width)..<((position + 1) * width)] }
+
+    /// The content tokens' vocabulary vectors, one slice each (none when not computed).
+    var vectors: [ArraySlice<Float>] {
+        guard vectorWidth > 0 else { return [] }
+        return (0..<(contentVectors.count / vectorWidth)).map { contentVectors[($0 * vectorWidth)..<(($0 + 1) * vectorWidth)] }
+    }
 }
 
 extension PipelineModels {
     /// `text` as transport compares it: the conditioning the generation itself uses (SDXL: both encoders' states
-    /// side by side) and the first tokenizer's ids. The special ids are the tokenizer's BOS, EOS and pad token,
-    /// as the reference removes `tokenizer.special_tokens_map`.
+    /// side by side), the first tokenizer's ids and the first text encoder's vocabulary vectors for them. The
+    /// special ids are the tokenizer's BOS, EOS and pad token, as the reference removes
+    /// `tokenizer.special_tokens_map`.
     public func transportText(_ text: String, clipSkip: Int? = nil) -> TransportText {
         let context = encode(prompt: text, clipSkip: clipSkip).context
         let ids = tokenizer.encode(text).ids
         let special: Set<Int32> = [tokenizer.startOfTextID, tokenizer.endOfTextID, tokenizer.padID]
         let kept = min(tokenizer.tokens(text).count, CLIPTokenizer.contextLength - 2)
         let positions = (1..<(1 + kept)).filter { !special.contains(ids[$0]) }
+        let tokens = positions.map { ids[$0] }
+        let vectors = textEncoder.tokenEmbedding(tokens.map(Int.init), shape: [tokens.count])
         return TransportText(embedding: context.contiguous().toArray(), width: context.shape[2],
-                             contentPositions: positions, contentTokens: positions.map { ids[$0] })
+                             contentPositions: positions, contentTokens: tokens,
+                             contentVectors: tokens.isEmpty ? [] : vectors.toArray(),
+                             vectorWidth: textEncoder.tokenEmbedding.weight.shape[1])
     }
 }

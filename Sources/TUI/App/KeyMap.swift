@@ -185,7 +185,7 @@ public struct KeyMap: Sendable {
         Binding(.character("-"), .decreaseWeight, .membraneRack, "weight −0.05"),
         Binding(.character("]"), .increaseMinGate, .membraneRack, "min_gate +0.05 (the gate never goes below it)"),
         Binding(.character("["), .decreaseMinGate, .membraneRack, "min_gate −0.05"),
-        Binding(.character("f"), .nextTransport, .membraneRack, "facilitated transport: reference → tokens → off"),
+        Binding(.character("f"), .nextTransport, .membraneRack, "facilitated transport: embeddings → reference → tokens → off"),
         Binding(.character("a"), .addMembrane, .membraneRack, "add a membrane by path"),
         Binding(.character("s"), .saveMix, .membraneRack, "write the mix that is on as a merged membrane"),
         Binding(.up, .scrollUp, .log, "scroll up"),

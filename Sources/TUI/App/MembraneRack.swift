@@ -68,7 +68,7 @@ public final class MembraneRack {
     /// The `--transport` name of the measure in use: a similarity's name, or "off".
     public var transportName: String { transport.enabled ? transport.similarity.rawValue : "off" }
 
-    /// The next measure: reference → tokens → off → reference.
+    /// The next measure: embeddings → reference → tokens → off → embeddings.
     public func cycleTransport() {
         let choices = MembraneRack.transportChoices
         let next = choices[((choices.firstIndex(of: transportName) ?? 0) + 1) % choices.count]

@@ -42,6 +42,33 @@ import Testing
         #expect(text.embedding == models.encode(prompt: "a cat painting").context.contiguous().toArray())
         #expect(text.width == 16 && text.embedding.count == 77 * 16)
         #expect(models.transportText("").contentPositions.isEmpty)
+        // The vocabulary vectors are the token embedding table's rows for the content tokens.
+        let table = models.textEncoder.tokenEmbedding.weight.contiguous().toArray()
+        let width = models.textEncoder.tokenEmbedding.weight.shape[1]
+        #expect(text.vectorWidth == width)
+        #expect(text.contentVectors == tokens.flatMap { table[(Int($0) * width)..<((Int($0) + 1) * width)] })
+    }
+
+    @Test func embeddingMeasureMatchesVocabularyVectorsNotStates() {
+        // Output states all alike (as a small encoder's are), vocabulary vectors apart: only the vectors decide.
+        let state: [Float] = [1, 1, 1, 1]
+        func text(_ vectors: [[Float]], tokens: [Int32]) -> TransportText {
+            TransportText(embedding: Array(repeating: state, count: tokens.count + 1).flatMap { $0 }, width: 4,
+                          contentPositions: tokens.indices.map { $0 + 1 }, contentTokens: tokens,
+                          contentVectors: vectors.flatMap { $0 }, vectorWidth: 3)
+        }
+        let red = text([[1, 0, 0]], tokens: [10])
+        let crimsonSquare = text([[0.9, 0.1, 0], [0, 0, 1]], tokens: [11, 12])
+        let blueCircle = text([[0, 1, 0], [0, 0, 1]], tokens: [13, 14])
+        #expect(GateSimilarity.tokens.score(prompt: blueCircle, concept: red) == 1)
+        #expect(GateSimilarity.embeddings.score(prompt: blueCircle, concept: red) == 0)
+        let expected = Float(0.9 / (0.81 + 0.01).squareRoot())
+        #expect(abs(GateSimilarity.embeddings.score(prompt: crimsonSquare, concept: red) - expected) < 1e-6)
+        // A shared id still gives its share; no vectors at all leave only the share.
+        let redSquare = text([[0, 1, 0]], tokens: [10])
+        #expect(GateSimilarity.embeddings.score(prompt: redSquare, concept: red) == 1)
+        let bare = TransportText(embedding: state + state, width: 4, contentPositions: [1], contentTokens: [13])
+        #expect(GateSimilarity.embeddings.score(prompt: bare, concept: red) == 0)
     }
 
     @Test func tokenMeasureIgnoresBOSAndPadding() {
@@ -126,7 +153,7 @@ import Testing
     @Test func commandLineChoices() throws {
         #expect(TransportConfig(commandLine: "off") == TransportConfig(enabled: false))
         #expect(TransportConfig(commandLine: "tokens") == TransportConfig(enabled: true, similarity: .tokens))
-        #expect(TransportConfig(commandLine: "reference") == TransportConfig())
+        #expect(TransportConfig(commandLine: "embeddings") == TransportConfig())
         #expect(TransportConfig(commandLine: "clip") == nil)
         #expect(try MembraneChoice(parsing: "a.safetensors") == MembraneChoice(path: "a.safetensors"))
         #expect(try MembraneChoice(parsing: "a.safetensors:0.8") == MembraneChoice(path: "a.safetensors", weight: 0.8))
