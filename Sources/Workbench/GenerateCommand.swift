@@ -61,7 +61,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A membrane to apply, with an optional strength and gate floor (path.safetensors:0.8, or path.safetensors:0.8:1 for never below gate 1, i.e. always on); repeatable. Each membrane, and each concept of a merged one, keeps its own gate.", valueName: "path[:weight[:min_gate]]"))
     var membrane: [String] = []
 
-    @Option(help: ArgumentHelp("Facilitated transport: gate each membrane by the prompt's similarity to its concepts (reference: the paper's clip-cosine/token share; tokens: token-level matching without BOS/padding), or off (full weight on every prompt).", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
+    @Option(help: ArgumentHelp("Facilitated transport: gate each membrane by the prompt's similarity to its concepts (embeddings: the prompt's words matched to the concept's by their vocabulary vectors; reference: the paper's clip-cosine/token share; tokens: matching the text encoder's output states without BOS/padding), or off (full weight on every prompt).", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
     var transport = "embeddings"
 
     @Flag(help: "Print the prompt's gate for each membrane (concept, similarity, floor, weight, gate).")

@@ -24,7 +24,7 @@ struct TUICommand: ParsableCommand {
     @Option(help: ArgumentHelp("A training config (YAML) to open in the config editor.", valueName: "path"))
     var config: String?
 
-    @Option(help: ArgumentHelp("Facilitated transport the rack starts with (f switches it there): reference, tokens or off.", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
+    @Option(help: ArgumentHelp("Facilitated transport the rack starts with (f switches it there): embeddings, reference, tokens or off.", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
     var transport = "embeddings"
 
     @Option(help: "Colour theme: the name of a file in themes/ (dark, light, high-contrast).")
