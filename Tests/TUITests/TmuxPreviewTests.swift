@@ -7,7 +7,7 @@ extension TmuxTests {
     func previewPanelDuringRun() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-preview-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let config = try Self.trainingConfig(in: folder, iterations: 2000)  // a checkpoint every 5 steps
+        let config = try Self.tinyTrainingConfig(in: folder, iterations: 2000)  // a checkpoint every 5 steps
         let session = try TmuxSession()
         _ = try session.startWorkbench("--images symbols --config \(config.path)")
         #expect(session.waitFor { $0.contains("✓ valid") } != nil)
