@@ -48,8 +48,8 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "MembraneTests", dependencies: ["Membrane", "TestSupport"]),
         // Runs the built `spm-workbench` binary as a subprocess (it sits next to the test bundle).
-        .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion", "Membrane"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion", "Membrane", "TestSupport"]),
         // Widgets and app logic in memory, plus the real binary driven in tmux.
-        .testTarget(name: "TUITests", dependencies: ["TUI", "Diffusion", "Membrane"]),
+        .testTarget(name: "TUITests", dependencies: ["TUI", "Diffusion", "Membrane", "TestSupport"]),
     ]
 )

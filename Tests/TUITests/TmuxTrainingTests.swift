@@ -1,35 +1,14 @@
 import Foundation
 import Membrane
 import Testing
+import TestSupport
 
 /// Training driven from the workbench in tmux, on the tiny fixture model.
 extension TmuxTests {
     /// A config for the tiny model writing under `folder` (YAML, as the config editor loads it).
     static func tinyTrainingConfig(in folder: URL, iterations: Int) throws -> URL {
-        let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../Fixtures/tiny-sd1").standardizedFileURL.path
-        let yaml = """
-            model:
-              path: \(model)
-              family: sd1
-            concepts:
-              - target: a red apple
-                anchors_per_step: 2
-            train:
-              iterations: \(iterations)
-              learning_rate: 1.0e-2
-              warmup_steps: 2
-              resolution: 16
-              denoise_steps: 8
-              seed: 3
-            save:
-              output: \(folder.path)
-              every: 5
-            """
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let url = folder.appendingPathComponent("apple.yaml")
-        try yaml.write(to: url, atomically: true, encoding: .utf8)
-        return url
+        try TinyTrainingConfig.write(to: folder.appendingPathComponent("apple.yaml"), iterations: iterations,
+                                     checkpointEvery: 5)
     }
 
     /// The step the monitor's side panel shows ("step    12 / 400" → 12).

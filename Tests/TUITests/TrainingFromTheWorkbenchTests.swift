@@ -2,39 +2,19 @@ import Diffusion
 import Foundation
 import Membrane
 import Testing
+import TestSupport
 @testable import TUI
 
 /// Training started, paused, resumed and stopped from the workbench: the same `MembraneTrainer.run` the `train`
 /// command calls, on the tiny fixture model.
 @Suite("Training from the workbench", .serialized)
 struct TrainingFromTheWorkbenchTests {
-    static let tinyModel = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../Fixtures/tiny-sd1").standardizedFileURL.path
+    static let tinyModel = TinyTrainingConfig.model
 
     /// A few steps on the tiny model at 16 px, a checkpoint every step, everything written under `folder`.
     static func config(iterations: Int, folder: URL) throws -> TrainingConfig {
-        let yaml = """
-            model:
-              path: \(tinyModel)
-              family: sd1
-            concepts:
-              - target: a red apple
-                anchors_per_step: 2
-            train:
-              iterations: \(iterations)
-              learning_rate: 1.0e-2
-              warmup_steps: 2
-              resolution: 16
-              denoise_steps: 8
-              seed: 3
-            save:
-              output: \(folder.path)
-              every: 1
-            """
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let url = folder.appendingPathComponent("train.yaml")
-        try yaml.write(to: url, atomically: true, encoding: .utf8)
-        return try TrainingConfig.load(from: url)
+        try TrainingConfig.load(from: TinyTrainingConfig.write(to: folder.appendingPathComponent("train.yaml"),
+                                                               iterations: iterations, checkpointEvery: 1))
     }
 
     /// The app with a monitor training `config` (a closure, as the config editor provides it).

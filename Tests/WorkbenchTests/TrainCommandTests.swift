@@ -2,34 +2,14 @@ import Diffusion
 import Foundation
 import Membrane
 import Testing
+import TestSupport
 
 /// `spm-workbench train` as a user runs it: a run killed with SIGKILL mid-way and started again with
 /// `--resume` writes the same membrane as a run that was never interrupted; bad input is one line.
 @Suite struct TrainCommandTests {
     static func writeConfig(in folder: URL, iterations: Int) throws -> URL {
-        let config = """
-            model:
-              path: \(WorkbenchRun.fixtures.appendingPathComponent("tiny-sd1").path)
-              family: sd1
-            concepts:
-              - target: a red apple
-                anchors_per_step: 2
-                anchor_weight: 10
-            train:
-              iterations: \(iterations)
-              learning_rate: 1.0e-2
-              warmup_steps: 2
-              resolution: 16
-              denoise_steps: 8
-              seed: 3
-            save:
-              output: \(folder.path)
-              every: 1
-            """
-        let url = folder.appendingPathComponent("train.yaml")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try config.write(to: url, atomically: true, encoding: .utf8)
-        return url
+        try TinyTrainingConfig.write(to: folder.appendingPathComponent("train.yaml"), iterations: iterations,
+                                     checkpointEvery: 1, anchorWeight: 10)
     }
 
     static func tensors(_ url: URL) throws -> [String: [Float]] {
