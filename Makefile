@@ -1,7 +1,7 @@
 # The README's two commands are `make demo` and `make test`; everything else here serves them.
 # Debian/Ubuntu packages the build links against (and tmux, which drives the TUI tests).
 APT_PACKAGES := libopenblas-dev libncursesw5-dev libyaml-dev libpng-dev libchafa-dev libglib2.0-dev \
-                zlib1g-dev libdnnl-dev pkg-config tmux
+                zlib1g-dev libssl-dev libdnnl-dev pkg-config tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # One set of build flags for the product and the tests, so `make demo` and `make test` share one build.

@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CChafa", pkgConfig: "chafa", providers: [.apt(["libchafa-dev", "libglib2.0-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // oneDNN has no pkg-config file: its module map links `dnnl` and its OpenMP runtime `gomp` by name.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
@@ -29,7 +30,7 @@ let package = Package(
         .target(name: "Diffusion", dependencies: ["CBLAS", "CDNNL", "CPNG", "CYAML", "CZlib"],
                 resources: [.copy("Resources")]),
         // The SPM method on top of the engine: adapters, files, training, transport, merging, evaluation.
-        .target(name: "Membrane", dependencies: ["Diffusion"]),
+        .target(name: "Membrane", dependencies: ["Diffusion", "CCrypto"]),
         // The ncurses workbench: screens and widgets; it draws what the core sends and never computes.
         .target(name: "TUI", dependencies: ["Membrane", "CNcursesw", "CChafa"]),
         // `spm-workbench`: headless commands and the TUI's entry point.

@@ -65,7 +65,7 @@ struct MergeBenchmark: ParsableCommand {
             }
         }
         var files: [MembraneFile] = []
-        let read = try clock.measure { files = try inputs.map { try MembraneFile.read($0, layout: layout) } }
+        let read = try clock.measure { files = try MembraneFile.read(inputs, layout: layout) }
         var merged: MembraneFile?
         let merge = try clock.measure { merged = try MembraneMerge.concatenate(files.map { ($0, 1) }, title: "merged") }
         let output = folder.appendingPathComponent("merged.safetensors")

@@ -58,7 +58,7 @@ struct MergeCommand: ParsableCommand {
             guard !inputs.isEmpty else { throw ValidationError("merge: give at least one membrane") }
             let factors = try parseWeights()
             let layout = try layoutOption.layout()
-            let files = try inputs.map { try MembraneFile.read(URL(fileURLWithPath: $0), layout: layout) }
+            let files = try MembraneFile.read(inputs.map { URL(fileURLWithPath: $0) }, layout: layout)
             let outputURL = URL(fileURLWithPath: output)
             let name = title ?? outputURL.deletingPathExtension().lastPathComponent
             var merged = try MembraneMerge.concatenate(Array(zip(files, factors)).map { (file: $0.0, weight: $0.1) }, title: name)

@@ -5,20 +5,62 @@ public struct SafetensorsEntry: Sendable, Equatable {
     public let name: String
     public let dtype: ElementType
     public let shape: [Int]
-    public let bytes: [UInt8]
+    private let payload: Payload
+
+    /// Where the data lives: F32 values are kept as the floats they are and written from their own memory on a
+    /// little-endian machine, so a 1 GB merged membrane is not copied into a second gigabyte on its way to disk.
+    private enum Payload: Sendable, Equatable {
+        case bytes([UInt8])
+        case float32([Float])
+    }
 
     public init(name: String, dtype: ElementType, shape: [Int], bytes: [UInt8]) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
-        self.bytes = bytes
+        payload = .bytes(bytes)
+    }
+
+    /// `values` stored as F32.
+    public init(name: String, float32 values: [Float], shape: [Int]) {
+        self.name = name
+        dtype = .f32
+        self.shape = shape
+        payload = UInt32(1).littleEndian == 1 ? .float32(values) : .bytes(ElementType.f32.encode(values) ?? [])
     }
 
     /// `values` stored as `dtype` (F64, F32, F16 or BF16; F16/BF16 round to nearest even).
     /// Returns nil for a dtype that cannot be written from floats.
     public init?(name: String, floats values: [Float], shape: [Int], as dtype: ElementType) {
-        guard let bytes = dtype.encode(values) else { return nil }
-        self.init(name: name, dtype: dtype, shape: shape, bytes: bytes)
+        if dtype == .f32 {
+            self.init(name: name, float32: values, shape: shape)
+        } else {
+            guard let bytes = dtype.encode(values) else { return nil }
+            self.init(name: name, dtype: dtype, shape: shape, bytes: bytes)
+        }
+    }
+
+    /// The little-endian data as the file holds it.
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    public var byteCount: Int {
+        switch payload {
+        case .bytes(let bytes): return bytes.count
+        case .float32(let values): return values.count * MemoryLayout<Float>.size
+        }
+    }
+
+    /// Calls `body` with the data as the file holds it, without copying it.
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        switch payload {
+        case .bytes(let bytes): return try bytes.withUnsafeBytes(body)
+        case .float32(let values): return try values.withUnsafeBytes(body)
+        }
+    }
+
+    public static func == (lhs: SafetensorsEntry, rhs: SafetensorsEntry) -> Bool {
+        lhs.name == rhs.name && lhs.dtype == rhs.dtype && lhs.shape == rhs.shape
+            && lhs.withUnsafeBytes { left in rhs.withUnsafeBytes { right in left.elementsEqual(right) } }
     }
 }
 
@@ -39,7 +81,7 @@ public enum SafetensorsWriter {
             try withUnsafeBytes(of: &headerLength) { try AtomicFile.writeAll($0, to: descriptor, path: path) }
             try header.withUnsafeBytes { try AtomicFile.writeAll($0, to: descriptor, path: path) }
             for entry in dataOrder(entries) {
-                try entry.bytes.withUnsafeBytes { try AtomicFile.writeAll($0, to: descriptor, path: path) }
+                try entry.withUnsafeBytes { try AtomicFile.writeAll($0, to: descriptor, path: path) }
             }
         }
     }
@@ -50,7 +92,7 @@ public enum SafetensorsWriter {
         var file: [UInt8] = []
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
         file.append(contentsOf: header)
-        for entry in dataOrder(entries) { file.append(contentsOf: entry.bytes) }
+        for entry in dataOrder(entries) { entry.withUnsafeBytes { file.append(contentsOf: $0) } }
         return file
     }
 
@@ -78,8 +120,8 @@ public enum SafetensorsWriter {
                 elementCount = product
             }
             let (expectedBytes, overflow) = elementCount.multipliedReportingOverflow(by: entry.dtype.byteSize)
-            guard !overflow, expectedBytes == entry.bytes.count else {
-                throw invalid("shape \(entry.shape) of \(entry.dtype.rawValue) needs \(elementCount) × \(entry.dtype.byteSize) bytes, got \(entry.bytes.count)")
+            guard !overflow, expectedBytes == entry.byteCount else {
+                throw invalid("shape \(entry.shape) of \(entry.dtype.rawValue) needs \(elementCount) × \(entry.dtype.byteSize) bytes, got \(entry.byteCount)")
             }
         }
 
@@ -90,7 +132,7 @@ public enum SafetensorsWriter {
         }
         var offset = 0
         for entry in dataOrder(entries) {
-            let end = offset + entry.bytes.count
+            let end = offset + entry.byteCount
             members.append(JSONMember(entry.name, .object([
                 JSONMember("dtype", .string(entry.dtype.rawValue)),
                 JSONMember("shape", .array(entry.shape.map { .integer($0) })),

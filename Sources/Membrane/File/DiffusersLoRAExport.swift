@@ -12,11 +12,10 @@ public enum DiffusersLoRAExport {
             guard let layer = membrane.layers[module.path] else { continue }
             let trailing = module.isConvolution ? [1, 1] : []
             let scale = layer.scale
-            entries.append(SafetensorsEntry(name: "unet.\(module.path).lora_A.weight", dtype: .f32,
-                                            shape: [layer.rank, layer.inFeatures] + trailing, bytes: ElementType.f32.encode(layer.down) ?? []))
-            entries.append(SafetensorsEntry(name: "unet.\(module.path).lora_B.weight", dtype: .f32,
-                                            shape: [layer.outFeatures, layer.rank] + trailing,
-                                            bytes: ElementType.f32.encode(layer.up.map { $0 * scale }) ?? []))
+            entries.append(SafetensorsEntry(name: "unet.\(module.path).lora_A.weight", float32: layer.down,
+                                            shape: [layer.rank, layer.inFeatures] + trailing))
+            entries.append(SafetensorsEntry(name: "unet.\(module.path).lora_B.weight", float32: layer.up.map { $0 * scale },
+                                            shape: [layer.outFeatures, layer.rank] + trailing))
         }
         if let unknown = Set(membrane.layers.keys).subtracting(layout.modules.map(\.path)).sorted().first {
             throw MembraneFileError.invalidMerge(problem: "layer \(unknown) is not a transformer layer of the target UNet")

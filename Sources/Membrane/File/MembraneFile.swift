@@ -1,5 +1,6 @@
 import Diffusion
 import Foundation
+import Synchronization
 
 /// One adapted layer: ΔW = (α / r) · U · D, with D (`down`, r × in) and U (`up`, out × r) row-major.
 public struct MembraneLayer: Sendable, Equatable {
@@ -66,6 +67,18 @@ public struct MembraneFile: Sendable {
     public var rank: Int { layers.values.map(\.rank).max() ?? 0 }
 
     // MARK: Reading
+
+    /// Reads several files, two at a time on a 2-core machine: decoding and checking a hundred SDXL membranes is
+    /// a gigabyte of fresh memory to fault in, which parallelises. The error of the first failing file (in the
+    /// given order) is thrown.
+    public static func read(_ urls: [URL], layout: MembraneLayout? = nil) throws -> [MembraneFile] {
+        let results = Mutex([Result<MembraneFile, any Error>?](repeating: nil, count: urls.count))
+        DispatchQueue.concurrentPerform(iterations: urls.count) { index in
+            let result = Result { try read(urls[index], layout: layout) }
+            results.withLock { $0[index] = result }
+        }
+        return try results.withLock { $0 }.map { try $0!.get() }
+    }
 
     /// Reads a membrane file, or a kohya/research-code LoRA of the same shape, checking every tensor against
     /// `layout` (default: the layout bundled for the family the file declares).
@@ -207,11 +220,11 @@ public struct MembraneFile: Sendable {
                 throw MembraneFileError.invalidMerge(problem: "no kohya name for \(module.path)")
             }
             let trailing = module.isConvolution ? [1, 1] : []
-            entries.append(SafetensorsEntry(name: name + ".lora_down.weight", dtype: .f32, shape: [layer.rank, layer.inFeatures] + trailing,
-                                            bytes: ElementType.f32.encode(layer.down) ?? []))
-            entries.append(SafetensorsEntry(name: name + ".lora_up.weight", dtype: .f32, shape: [layer.outFeatures, layer.rank] + trailing,
-                                            bytes: ElementType.f32.encode(layer.up) ?? []))
-            entries.append(SafetensorsEntry(name: name + ".alpha", dtype: .f32, shape: [], bytes: ElementType.f32.encode([layer.alpha]) ?? []))
+            entries.append(SafetensorsEntry(name: name + ".lora_down.weight", float32: layer.down,
+                                            shape: [layer.rank, layer.inFeatures] + trailing))
+            entries.append(SafetensorsEntry(name: name + ".lora_up.weight", float32: layer.up,
+                                            shape: [layer.outFeatures, layer.rank] + trailing))
+            entries.append(SafetensorsEntry(name: name + ".alpha", float32: [layer.alpha], shape: []))
         }
         let unknown = Set(layers.keys).subtracting(layout.modules.map(\.path))
         if let first = unknown.sorted().first {
@@ -224,7 +237,7 @@ public struct MembraneFile: Sendable {
     public func write(to url: URL, layout: MembraneLayout, date: Date = Date()) throws {
         let entries = try kohyaEntries(layout: layout)
         var hasher = SHA256()
-        for entry in SafetensorsWriter.dataOrder(entries) { hasher.update(entry.bytes) }
+        for entry in SafetensorsWriter.dataOrder(entries) { entry.withUnsafeBytes { hasher.update($0) } }
         let digest = SHA256.hex(digest: hasher.finalize())
         try SafetensorsWriter.write(entries, metadata: metadata(sha256: digest, date: date), to: url)
     }

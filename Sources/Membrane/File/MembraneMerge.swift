@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Combining membranes (METHOD.md §4): exact concatenation along the rank, and optional SVD compression.
 public enum MembraneMerge {
@@ -17,44 +18,29 @@ public enum MembraneMerge {
         }
         let widths = inputs.map { max($0.file.rank, 1) }
         let offsets = widths.reduce(into: [0]) { $0.append($0.last! + $1) }
-        let total = offsets.last!
 
-        var shapes: [String: (inFeatures: Int, outFeatures: Int)] = [:]
+        var found: [String: (inFeatures: Int, outFeatures: Int)] = [:]
         for input in inputs {
             for (path, layer) in input.file.layers {
-                if let known = shapes[path], known != (layer.inFeatures, layer.outFeatures) {
+                if let known = found[path], known != (layer.inFeatures, layer.outFeatures) {
                     throw MembraneFileError.invalidMerge(problem: "layer \(path) is \(layer.outFeatures)×\(layer.inFeatures) in \(input.file.title) but \(known.outFeatures)×\(known.inFeatures) elsewhere")
                 }
-                shapes[path] = (layer.inFeatures, layer.outFeatures)
+                found[path] = (layer.inFeatures, layer.outFeatures)
             }
         }
+        let shapes = found
 
-        var layers: [String: MembraneLayer] = [:]
-        for (path, shape) in shapes {
-            var down = [Float](repeating: 0, count: total * shape.inFeatures)
-            var up = [Float](repeating: 0, count: shape.outFeatures * total)
-            for (i, input) in inputs.enumerated() {
-                guard let layer = input.file.layers[path] else { continue }
-                let root = abs(input.weight).squareRoot()
-                let downFactor = input.weight < 0 ? -root : root
-                let upFactor = root * layer.scale
-                let offset = offsets[i]
-                down.withUnsafeMutableBufferPointer { target in
-                    layer.down.withUnsafeBufferPointer { source in
-                        for k in 0..<source.count { target[offset * shape.inFeatures + k] = downFactor * source[k] }
-                    }
-                }
-                up.withUnsafeMutableBufferPointer { target in
-                    layer.up.withUnsafeBufferPointer { source in
-                        for row in 0..<shape.outFeatures {
-                            for k in 0..<layer.rank { target[row * total + offset + k] = upFactor * source[row * layer.rank + k] }
-                        }
-                    }
-                }
-            }
-            layers[path] = MembraneLayer(rank: total, inFeatures: shape.inFeatures, outFeatures: shape.outFeatures,
-                                         down: down, up: up, alpha: Float(total))
+        // Layers are independent: two at a time, since filling a gigabyte of new arrays (100 SDXL membranes) is
+        // mostly the kernel handing out fresh pages, which runs on both cores.
+        let paths = shapes.keys.sorted()
+        let built = Mutex([MembraneLayer?](repeating: nil, count: paths.count))
+        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
+            let shape = shapes[paths[index]]!
+            let layer = concatenatedLayer(paths[index], inputs: inputs, offsets: offsets,
+                                          inFeatures: shape.inFeatures, outFeatures: shape.outFeatures)
+            built.withLock { $0[index] = layer }
         }
+        let layers = Dictionary(uniqueKeysWithValues: zip(paths, built.withLock { $0 }.map { $0! }))
         var concepts: [MembraneConcept] = []
         for (i, input) in inputs.enumerated() {
             for concept in input.file.concepts {
@@ -64,6 +50,45 @@ public enum MembraneMerge {
         }
         return MembraneFile(family: first.file.family, layers: layers, concepts: concepts, title: title,
                             mergedFrom: inputs.map(\.file.title))
+    }
+
+    /// One layer of the exact merge: input i's factors, scaled, in rank slice offsets[i]..<offsets[i + 1]; zero
+    /// where input i lacks the layer.
+    private static func concatenatedLayer(_ path: String, inputs: [(file: MembraneFile, weight: Float)], offsets: [Int],
+                                          inFeatures: Int, outFeatures: Int) -> MembraneLayer {
+        let total = offsets.last!
+        var down = [Float](unsafeUninitializedCapacity: total * inFeatures) { _, count in count = total * inFeatures }
+        var up = [Float](unsafeUninitializedCapacity: outFeatures * total) { _, count in count = outFeatures * total }
+        down.withUnsafeMutableBufferPointer { down in
+            up.withUnsafeMutableBufferPointer { up in
+                for (i, input) in inputs.enumerated() {
+                    let offset = offsets[i], width = offsets[i + 1] - offsets[i]
+                    guard let layer = input.file.layers[path] else {
+                        for k in offset * inFeatures..<(offset + width) * inFeatures { down[k] = 0 }
+                        for row in 0..<outFeatures {
+                            for k in 0..<width { up[row * total + offset + k] = 0 }
+                        }
+                        continue
+                    }
+                    let root = abs(input.weight).squareRoot()
+                    let downFactor = input.weight < 0 ? -root : root
+                    let upFactor = root * layer.scale
+                    layer.down.withUnsafeBufferPointer { source in
+                        for k in 0..<source.count { down[offset * inFeatures + k] = downFactor * source[k] }
+                    }
+                    // A file's rank may be below its slice width (its widest layer sets the width): zero the rest.
+                    for k in layer.rank * inFeatures..<width * inFeatures { down[offset * inFeatures + k] = 0 }
+                    layer.up.withUnsafeBufferPointer { source in
+                        for row in 0..<outFeatures {
+                            for k in 0..<layer.rank { up[row * total + offset + k] = upFactor * source[row * layer.rank + k] }
+                            for k in layer.rank..<width { up[row * total + offset + k] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+        return MembraneLayer(rank: total, inFeatures: inFeatures, outFeatures: outFeatures, down: down, up: up,
+                             alpha: Float(total))
     }
 
     /// How much of one layer's ΔW a compression lost.

@@ -44,7 +44,7 @@ public struct LoadModelJob: CoreJob {
             Result {
                 var models = try PipelineModels.load(from: URL(fileURLWithPath: path))
                 let layout = MembraneLayout(unet: models.unet.configuration)
-                let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
+                let files = try MembraneFile.read(membranes.map { URL(fileURLWithPath: $0.path) }, layout: layout)
                 if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
                 return (models, files)
             }
