@@ -70,8 +70,21 @@ public enum WorkbenchLauncher {
             source.resume()
             return source
         }
-        app.run(on: terminal)
+        let cancelled = app.run(on: terminal)
         signalSources.forEach { $0.cancel() }
+        terminal.close()
+        // Background work ends before the process does: a training run stops at a checkpoint, and no engine thread
+        // (they run at nice 10) is left inside OpenBLAS while exit() runs its destructors — the suspected reason the
+        // workbench once stayed alive 25 s after q on a loaded machine. Ctrl-C during the wait leaves at once.
+        for number in [SIGINT, SIGTERM, SIGHUP] { signal(number, SIG_DFL) }
+        if !cancelled.waitForEnd(upTo: .milliseconds(500)) {
+            FileHandle.standardError.write(Data("spm-workbench: stopping background work (a training run saves its checkpoint; Ctrl-C leaves without it) …\n".utf8))
+            if !cancelled.waitForEnd(upTo: .seconds(60)) {
+                FileHandle.standardError.write(Data("spm-workbench: background work did not stop within a minute; leaving without it\n".utf8))
+                fflush(nil)
+                _exit(0)
+            }
+        }
     }
 }
 

@@ -95,15 +95,17 @@ public final class WorkbenchApp {
 
     // MARK: The loop
 
-    /// Runs until quit: poll a key (short timeout), drain the core, redraw when something changed.
-    public func run(on terminal: some TerminalDriver) {
+    /// Runs until quit: poll a key (short timeout), drain the core, redraw when something changed. Returns the
+    /// jobs it cancelled on the way out, which may still be finishing.
+    @discardableResult
+    public func run(on terminal: some TerminalDriver) -> CancelledJobs {
         while isRunning {
             if let key = terminal.readKey(timeoutMilliseconds: WorkbenchApp.pollMilliseconds) { handle(key) }
             if quitRequest.isRequested { isRunning = false }
             drainCore()
             if needsRedraw && isRunning { terminal.present(render(size: terminal.size)) }
         }
-        core.cancelAll()
+        return core.cancelAll()
     }
 
     /// Applies what the core reported since the last turn.

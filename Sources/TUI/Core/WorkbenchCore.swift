@@ -87,11 +87,33 @@ public final class WorkbenchCore: Sendable {
         }
     }
 
-    public func cancelAll() {
+    /// Cancels every job; what is returned can wait for them to end.
+    @discardableResult
+    public func cancelAll() -> CancelledJobs {
         jobs.withLock { running in
+            defer { running.removeAll() }
             running.values.forEach { $0.cancel() }
-            running.removeAll()
+            return CancelledJobs(tasks: Array(running.values))
         }
+    }
+}
+
+/// Jobs that were cancelled and may still be finishing: a training run ends its step and writes its checkpoint, a
+/// generation ends its denoising step.
+public struct CancelledJobs: Sendable {
+    let tasks: [Task<Void, Never>]
+
+    /// Blocks the calling thread (never a task's) until every job has ended or `timeout` has passed; true when
+    /// they all ended.
+    public func waitForEnd(upTo timeout: Duration) -> Bool {
+        let ended = DispatchSemaphore(value: 0)
+        let tasks = self.tasks
+        Task.detached {
+            for task in tasks { await task.value }
+            ended.signal()
+        }
+        let (seconds, attoseconds) = timeout.components
+        return ended.wait(timeout: .now() + Double(seconds) + Double(attoseconds) * 1e-18) == .success
     }
 }
 
