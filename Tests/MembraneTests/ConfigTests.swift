@@ -158,7 +158,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
                 ConceptEntry(target: "target \(index): \(text)", positive: text.isEmpty ? "x" : text, neutral: text,
                              unconditional: text, eraseGuidance: 0.5, anchorWeight: 0, anchorsPerStep: index,
                              anchorSampler: .vocabulary, anchorPrompts: text.isEmpty ? [] : [text, "a blue circle"],
-                             minGate: index % 2 == 0 ? 0.25 : nil)
+                             minGate: index % 2 == 0 ? 0.25 : nil, gateThreshold: index % 3 == 0 ? 0.75 : nil)
             },
             network: NetworkConfig(rank: 8, alpha: 0.1),
             train: TrainingSchedule(iterations: 10, learningRate: 3.3e-5, warmupSteps: 9, restarts: 0, gradClip: 0.7,
@@ -232,6 +232,8 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
              "c.yaml:4: concepts[0].erase_guidance: must be a finite number of at least 0.0, found -2.0"),
             ("model: {path: m, family: sd1}\nconcepts:\n  - target: a\n    min_gate: 1.5\n",
              "c.yaml:4: concepts[0].min_gate: must be between 0 and 1, found 1.5"),
+            ("model: {path: m, family: sd1}\nconcepts:\n  - target: a\n    gate_threshold: -0.5\n",
+             "c.yaml:4: concepts[0].gate_threshold: must be between 0 and 1, found -0.5"),
             ("model: {path: m, family: sd1}\nconcepts:\n  - positive: a\n",
              "c.yaml:3: concepts[0].target: missing required key"),
             ("model: {path: m, family: sd3}\nconcepts: [{target: a}]\n",

@@ -14,9 +14,10 @@ struct ConfigEditorTests {
     static func complete() throws -> TrainingConfig {
         var config = try TrainingConfig.load(from: snoopy)
         config.model.clipSkip = 2
-        config.concepts.append(ConceptEntry(target: "Woodstock", neutral: "a bird", minGate: 0.25))
+        config.concepts.append(ConceptEntry(target: "Woodstock", neutral: "a bird", minGate: 0.25, gateThreshold: 0.6))
         config.train.gradClip = 1
         config.concepts[0].minGate = 0
+        config.concepts[0].gateThreshold = 0.75
         // Both sizes at once do not validate, but every field should show and read back its value.
         config.train.dynamicResolution = DynamicResolution(min: 256, max: 512)
         config.save.name = "erase-peanuts"
@@ -52,7 +53,7 @@ struct ConfigEditorTests {
             return trimmed.contains(": ")
         }
         #expect(document.fields.count == leaves.count - 3 + 1, "\(yaml)")
-        #expect(document.fields.count == 3 + 2 * 10 + 3 + 16 + 3)
+        #expect(document.fields.count == 3 + 2 * 11 + 3 + 16 + 3)
         for (index, field) in document.fields.enumerated() {
             let text = field.text(in: config)
             if field.isOptional { #expect(!text.isEmpty, "\(field.name) shows nothing") }
@@ -63,6 +64,7 @@ struct ConfigEditorTests {
         #expect(document.fields[try index(of: "train.dynamic_resolution", in: document)].text(in: config)
             == "{min: 256, max: 512, step: 64}")
         #expect(document.fields.map(\.name).contains("concepts[1].min_gate"))
+        #expect(document.fields.map(\.name).contains("concepts[1].gate_threshold"))
     }
 
     @Test("a value out of range gets the message loading the file would give, from the same validate()")
@@ -141,7 +143,7 @@ struct ConfigEditorTests {
         var document = try ConfigDocument.load(from: Self.snoopy.path)
         let before = document.fields.count
         document.addConcept()
-        #expect(document.fields.count == before + 10)
+        #expect(document.fields.count == before + 11)
         #expect(document.problem?.description == "concepts[1].target: must not be empty")
         try document.set("Lucy", field: try index(of: "concepts[1].target", in: document))
         #expect(document.problem == nil && document.config.concepts[1].positive == "Lucy")

@@ -307,8 +307,8 @@ struct TmuxTests {
         _ = try session.startWorkbench("--images symbols --config erase-red.yaml")
         #expect(session.waitFor { $0.contains("Training config · erase-red.yaml") && $0.contains("✓ valid") } != nil,
                 "the config did not open: \(session.screen())")
-        // model (3 fields), one concept (10), network (3): train.iterations is the 17th field.
-        for _ in 0..<16 { try session.keys("j") }
+        // model (3 fields), one concept (11), network (3): train.iterations is the 18th field.
+        for _ in 0..<17 { try session.keys("j") }
         try session.keys("Enter")
         #expect(session.waitFor { $0.contains("─ train.iterations ─") } != nil, "no prompt: \(session.screen())")
         try session.keys("C-u")

@@ -96,10 +96,14 @@ public struct ConceptEntry: Codable, Sendable, Equatable, ConfigValidating {
     public var anchorPrompts: [String]
     /// The lowest gate facilitated transport may give this concept at generation time (1.0: always on).
     public var minGate: Double?
+    /// Prompts less similar to this concept than this pass the membrane untouched (gate 0) at generation time; at
+    /// or above it the gate is the similarity. For concepts with close but different neighbours (red and orange).
+    public var gateThreshold: Double?
 
     public init(target: String, positive: String? = nil, neutral: String = "", unconditional: String = "",
                 eraseGuidance: Double = 1.0, anchorWeight: Double = 1000, anchorsPerStep: Int = 4,
-                anchorSampler: AnchorSamplerChoice = .vocabulary, anchorPrompts: [String] = [], minGate: Double? = nil) {
+                anchorSampler: AnchorSamplerChoice = .vocabulary, anchorPrompts: [String] = [], minGate: Double? = nil,
+                gateThreshold: Double? = nil) {
         self.target = target
         self.positive = positive ?? target
         self.neutral = neutral
@@ -110,6 +114,7 @@ public struct ConceptEntry: Codable, Sendable, Equatable, ConfigValidating {
         self.anchorSampler = anchorSampler
         self.anchorPrompts = anchorPrompts
         self.minGate = minGate
+        self.gateThreshold = gateThreshold
     }
 
     enum CodingKeys: String, CodingKey {
@@ -120,6 +125,7 @@ public struct ConceptEntry: Codable, Sendable, Equatable, ConfigValidating {
         case anchorSampler = "anchor_sampler"
         case anchorPrompts = "anchor_prompts"
         case minGate = "min_gate"
+        case gateThreshold = "gate_threshold"
     }
 
     public init(from decoder: Decoder) throws {
@@ -135,7 +141,8 @@ public struct ConceptEntry: Codable, Sendable, Equatable, ConfigValidating {
                   anchorsPerStep: try container.decode(.anchorsPerStep, or: defaults.anchorsPerStep),
                   anchorSampler: try container.decode(.anchorSampler, or: defaults.anchorSampler),
                   anchorPrompts: try container.decode(.anchorPrompts, or: defaults.anchorPrompts),
-                  minGate: try container.decodeIfPresent(Double.self, forKey: .minGate))
+                  minGate: try container.decodeIfPresent(Double.self, forKey: .minGate),
+                  gateThreshold: try container.decodeIfPresent(Double.self, forKey: .gateThreshold))
     }
 
     public func validate() throws(ConfigValidationError) {
@@ -146,6 +153,7 @@ public struct ConceptEntry: Codable, Sendable, Equatable, ConfigValidating {
         try ConfigRules.atLeast(0, anchorsPerStep, "anchors_per_step")
         for prompt in anchorPrompts { try ConfigRules.nonEmpty(prompt, "anchor_prompts") }
         try ConfigRules.gate(minGate, "min_gate")
+        try ConfigRules.gate(gateThreshold, "gate_threshold")
     }
 }
 

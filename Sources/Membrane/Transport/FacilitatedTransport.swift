@@ -6,8 +6,9 @@ import Foundation
 ///
 ///     gate = max(similarity, min_gate) × weight
 ///
-/// where similarity is the highest score of the prompt against the slot's concepts. The gate is linear in the
-/// weight. With transport off every slot runs at its membrane's weight, as a plain LoRA does in other tools.
+/// where similarity is the highest score of the prompt against the slot's concepts, each score counted as 0 below
+/// its concept's `gate_threshold` (0 unless the training config set one). The gate is linear in the weight. With
+/// transport off every slot runs at its membrane's weight, as a plain LoRA does in other tools.
 ///
 /// The unconditional (negative-prompt) half of a classifier-free-guidance batch gets the same gates as its
 /// prompt, as in the reference (infer_spm.py loads the gated weights into the network around the whole pipeline
@@ -23,37 +24,42 @@ public struct FacilitatedTransport: Sendable {
         /// training config records per concept (0 where nothing is given).
         public var floors: [String: Float]
         public var defaultFloor: Float
+        /// Each concept's `gate_threshold` as the file's training config records it (0 where none is).
+        public var thresholds: [String: Float]
 
-        public init(name: String, weight: Float, floors: [String: Float] = [:], defaultFloor: Float = 0) {
+        public init(name: String, weight: Float, floors: [String: Float] = [:], defaultFloor: Float = 0,
+                    thresholds: [String: Float] = [:]) {
             self.name = name
             self.weight = weight
             self.floors = floors
             self.defaultFloor = defaultFloor
+            self.thresholds = thresholds
         }
 
         /// A membrane file as chosen (`path[:weight[:min_gate]]`): the chosen floor wins over the file's.
         public init(file: MembraneFile, choice: MembraneChoice) {
             self.init(name: choice.name, weight: choice.weight,
-                      floors: choice.minGate == nil ? Self.recordedFloors(file) : [:],
-                      defaultFloor: choice.minGate ?? 0)
+                      floors: choice.minGate == nil ? Self.recorded("min_gate", in: file) : [:],
+                      defaultFloor: choice.minGate ?? 0,
+                      thresholds: Self.recorded("gate_threshold", in: file))
         }
 
         func floor(_ concepts: [String]) -> Float {
             concepts.map { floors[$0] ?? defaultFloor }.max() ?? defaultFloor
         }
 
-        /// `min_gate` per concept target from the training config a membrane file records (JSON with
-        /// `concepts: [{target, min_gate}]`); anything else records none.
-        static func recordedFloors(_ file: MembraneFile) -> [String: Float] {
+        /// A per-concept setting in [0, 1] (`min_gate`, `gate_threshold`) by concept target, from the training
+        /// config a membrane file records (JSON with `concepts: [{target, …}]`); anything else records none.
+        static func recorded(_ key: String, in file: MembraneFile) -> [String: Float] {
             guard let text = file.trainingConfig, let config = try? JSONParser.parse(text.utf8),
                   let concepts = config["concepts"]?.arrayValue else { return [:] }
-            var floors: [String: Float] = [:]
+            var values: [String: Float] = [:]
             for concept in concepts {
-                guard let target = concept["target"]?.stringValue, let floor = concept["min_gate"]?.doubleValue,
-                      (0...1).contains(floor) else { continue }
-                floors[target] = Float(floor)
+                guard let target = concept["target"]?.stringValue, let value = concept[key]?.doubleValue,
+                      (0...1).contains(value) else { continue }
+                values[target] = Float(value)
             }
-            return floors
+            return values
         }
     }
 
@@ -64,14 +70,18 @@ public struct FacilitatedTransport: Sendable {
         public var concept: String
         /// nil: not measured (transport off, or a file that records no concept: always on).
         public var similarity: Float?
+        /// The concept's `gate_threshold`: a similarity below it counts as 0.
+        public var threshold: Float = 0
         public var floor: Float
         public var weight: Float
         public var gate: Float
 
-        /// "name  concept snoopy  similarity 0.912  floor 0.00  weight 1.00  gate 0.912".
+        /// "name  concept snoopy  similarity 0.912  floor 0.00  weight 1.00  gate 0.912", with
+        /// "threshold 0.75" after the similarity when the concept has one.
         public var line: String {
             let measured = similarity.map { String(format: "%.3f", $0) } ?? "-"
             return "\(membrane)  concept \(concept.isEmpty ? "-" : concept)  similarity \(measured)  "
+                + (threshold > 0 ? String(format: "threshold %.2f  ", threshold) : "")
                 + String(format: "floor %.2f  weight %.2f  gate %.3f", floor, weight, gate)
         }
     }
@@ -109,15 +119,20 @@ public struct FacilitatedTransport: Sendable {
             }
             let floor = membrane.floor(slot.concepts)
             let scored = slot.concepts.compactMap { name in
-                concepts[name].map { (name: name, score: configuration.similarity.score(prompt: prompt, concept: $0)) }
+                concepts[name].map { concept in
+                    let score = configuration.similarity.score(prompt: prompt, concept: concept)
+                    let threshold = membrane.thresholds[name] ?? 0
+                    return (name: name, score: score, threshold: threshold, passed: score >= threshold ? score : 0)
+                }
             }
-            guard let best = scored.max(by: { $0.score < $1.score }) else {
+            guard let best = scored.max(by: { ($0.passed, $0.score) < ($1.passed, $1.score) }) else {
                 // Ranks no concept claims cannot be matched: they stay on at the weight, as a plain LoRA.
                 return Explanation(membrane: membrane.name, concept: "", similarity: nil, floor: floor,
                                    weight: membrane.weight, gate: membrane.weight)
             }
-            return Explanation(membrane: membrane.name, concept: best.name, similarity: best.score, floor: floor,
-                               weight: membrane.weight, gate: max(best.score, floor) * membrane.weight)
+            return Explanation(membrane: membrane.name, concept: best.name, similarity: best.score,
+                               threshold: best.threshold, floor: floor, weight: membrane.weight,
+                               gate: max(best.passed, floor) * membrane.weight)
         }
         return (explanations.map(\.gate), explanations)
     }

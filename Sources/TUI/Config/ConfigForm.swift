@@ -103,6 +103,7 @@ public struct ConfigField {
                 choice(base + ["anchor_sampler"], \.concepts[index].anchorSampler),
                 value(base + ["anchor_prompts"], \.concepts[index].anchorPrompts),
                 optionalValue(base + ["min_gate"], \.concepts[index].minGate),
+                optionalValue(base + ["gate_threshold"], \.concepts[index].gateThreshold),
             ]
         }
         fields += [

@@ -11,18 +11,20 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent()
 
     /// Half the demo's 300 steps. Measured at 150 steps: the base model draws red for all 21 prompts naming it,
-    /// the membrane erases it from all 21, and the 24 other prompts keep 86.2% of their attributes (the colours of
-    /// other shapes suffer most: a rank-1 membrane on this model's 64-wide text encoder cannot fully separate red
-    /// from the other colour words). The thresholds leave room for a different CPU's rounding, no more.
+    /// the membrane alone erases it from all 21, and the 24 other prompts keep 86.2% of their attributes (the
+    /// colours of other shapes suffer most: a rank-1 membrane on this model's 64-wide text encoder cannot fully
+    /// separate red from the other colour words). With facilitated transport and the config's gate_threshold the
+    /// other prompts keep 100% (their gates are 0) and the erasure stays 100%. The thresholds leave room for a
+    /// different CPU's rounding, no more.
     static let iterations = 150
     static let minimumBasePresence = 0.95
     static let minimumErasure = 0.9
-    static let minimumPreservation = 0.8
+    static let minimumPreservation = (alone: 0.8, gated: 0.95)
 
     /// Trains and evaluates on a thread of its own (a minute and a half of engine work must not hold one of the
     /// two cooperative threads the async tests wait on).
     @Test func aShortMembraneErasesRedAndSparesTheRest() async throws {
-        let report = try await onOwnThread { () throws -> TestbedErasureReport in
+        let (alone, gated) = try await onOwnThread { () throws -> (TestbedErasureReport, TestbedErasureReport) in
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("testbed-erasure-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: folder) }
             let modelFolder = Self.repository.appendingPathComponent("models/testbed")
@@ -39,13 +41,17 @@ import Testing
             let file = try MembraneFile.read(outputs.membrane, layout: MembraneLayout(unet: models.unet.configuration))
 
             let suite = TestbedPromptSuite(target: .colour(.red), otherCount: 24, seed: 11)
-            let generations = try TestbedEvaluationRun(transport: TransportConfig(enabled: false))
-                .generations(models: models, membranes: [(file, MembraneChoice(path: outputs.membrane.path))], suite: suite)
-            return try TestbedErasureReport(target: .colour(.red), generations: generations)
+            func report(_ transport: TransportConfig) throws -> TestbedErasureReport {
+                let generations = try TestbedEvaluationRun(transport: transport)
+                    .generations(models: models, membranes: [(file, MembraneChoice(path: outputs.membrane.path))], suite: suite)
+                return try TestbedErasureReport(target: .colour(.red), generations: generations)
+            }
+            return (try report(TransportConfig(enabled: false)), try report(TransportConfig()))
         }
-        let figures = report.table
-        #expect(report.baseTargetPresence >= Self.minimumBasePresence, "the base model draws red when asked\n\(figures)")
-        #expect(report.erasureRate >= Self.minimumErasure, "\(figures)")
-        #expect((report.preservation ?? 0) >= Self.minimumPreservation, "\(figures)")
+        #expect(alone.baseTargetPresence >= Self.minimumBasePresence, "the base model draws red when asked\n\(alone.table)")
+        #expect(alone.erasureRate >= Self.minimumErasure, "membrane alone\n\(alone.table)")
+        #expect((alone.preservation ?? 0) >= Self.minimumPreservation.alone, "membrane alone\n\(alone.table)")
+        #expect(gated.erasureRate >= Self.minimumErasure, "with transport\n\(gated.table)")
+        #expect((gated.preservation ?? 0) >= Self.minimumPreservation.gated, "with transport\n\(gated.table)")
     }
 }

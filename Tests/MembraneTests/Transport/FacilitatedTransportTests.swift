@@ -139,6 +139,38 @@ import Testing
         #expect(Array(batch.toArray()[4...]) == transport.gates(for: other).gates)
     }
 
+    @Test func aScoreBelowItsConceptsThresholdCountsAsZero() throws {
+        let texts: [String: TransportText] = [
+            "red": Self.text([[1, 0, 0], [1, 0, 0]], tokens: [10]),
+            "smiley": Self.text([[1, 0, 0], [0, 1, 0]], tokens: [11]),
+        ]
+        let slots = [MembraneGateSlot(membrane: 0, ranks: 0..<1, concepts: ["red", "smiley"])]
+        func gate(_ prompt: TransportText, thresholds: [String: Float], floor: Float = 0) -> FacilitatedTransport.Explanation {
+            let membrane = FacilitatedTransport.Membrane(name: "m", weight: 0.5, defaultFloor: floor, thresholds: thresholds)
+            return FacilitatedTransport(configuration: TransportConfig(enabled: true, similarity: .tokens), membranes: [membrane],
+                                        slots: slots, encode: { texts[$0]! }).gates(for: prompt).explanations[0]
+        }
+        // cos 0.6 to red, 0.8 to smiley.
+        let prompt = Self.text([[1, 0, 0], [0.6, 0.8, 0]], tokens: [99])
+        let plain = gate(prompt, thresholds: [:])
+        #expect(plain.concept == "smiley" && abs(plain.gate - 0.4) < 1e-6)
+        // Smiley's threshold removes its score; red's 0.6 clears its own threshold and sets the gate.
+        let thresholded = gate(prompt, thresholds: ["smiley": 0.9, "red": 0.5])
+        #expect(thresholded.concept == "red" && abs(thresholded.gate - 0.3) < 1e-6 && thresholded.threshold == 0.5)
+        #expect(thresholded.line == "m  concept red  similarity 0.600  threshold 0.50  floor 0.00  weight 0.50  gate 0.300")
+        // Both below: gate 0, or the floor; at exactly the threshold the score counts.
+        #expect(gate(prompt, thresholds: ["smiley": 0.9, "red": 0.9]).gate == 0)
+        #expect(abs(gate(prompt, thresholds: ["smiley": 0.9, "red": 0.9], floor: 0.2).gate - 0.1) < 1e-6)
+        let exact = Self.text([[1, 0, 0], [0, 1, 0]], tokens: [98])
+        #expect(abs(gate(exact, thresholds: ["smiley": 1]).gate - 0.5) < 1e-6)
+
+        // A file records thresholds in its training config; the user's min_gate does not touch them.
+        var file = MembraneFile(family: .sd1, layers: [:], concepts: [MembraneConcept(name: "red", ranks: 0..<1)], title: "red")
+        file.trainingConfig = #"{"concepts": [{"target": "red", "gate_threshold": 0.75, "min_gate": 0.1}, {"target": "blue", "gate_threshold": 2}]}"#
+        let chosen = FacilitatedTransport.Membrane(file: file, choice: MembraneChoice(path: "red.safetensors", minGate: 0.3))
+        #expect(chosen.thresholds == ["red": 0.75] && chosen.floor(["red"]) == 0.3)
+    }
+
     @Test func floorsComeFromTheChoiceOrTheFilesTrainingConfig() throws {
         var file = MembraneFile(family: .sd1, layers: [:], concepts: [MembraneConcept(name: "nudity", ranks: 0..<1),
                                                                        MembraneConcept(name: "gore", ranks: 0..<1)], title: "nsfw")
