@@ -7,16 +7,23 @@ import Membrane
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Measure erasure and preservation of membranes (task: testbed).",
+        abstract: "Measure erasure and preservation of membranes (tasks: testbed, attack).",
         discussion: """
             testbed: on the testbed model, generates every prompt that names the target (each synonym in each \
             caption template) and prompts that do not, each once without and once with the membranes (same seed), \
             and reads the images with the testbed's detectors: erasure rate (target absent where named), \
             preservation (detector accuracy on the other prompts relative to the base model) and pixel drift.
+
+            attack: on the testbed model, prompts that try to bring the target back past the membranes — synonyms, \
+            misspellings, emphasis syntax like (red:1.4), the concept buried after quality tags, and a negative \
+            prompt naming every rival (every other colour) while the prompt names none — each generated without \
+            membranes, then with them gated by facilitated transport, gated with every gate at least --floor, and \
+            always on. Attack success: the target back in the membrane's image, among prompts whose base image \
+            shows it.
             """
     )
 
-    @Option(help: "The task: testbed.")
+    @Option(help: "The task: testbed or attack.")
     var task = "testbed"
 
     @Option(help: "The model (default: the shipped testbed model).")
@@ -33,6 +40,12 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Prompts per synonym and caption template that name the target.")
     var repeats = 1
+
+    @Option(help: "attack: prompts per kind of attack.")
+    var perKind = 3
+
+    @Option(help: "attack: the least gate of the floored run (min_gate for every membrane).")
+    var floor: Float = 0.5
 
     @Option(help: "Seed of the prompt suite (scenes, wording, generation seeds).")
     var seed: UInt64 = 0
@@ -56,7 +69,9 @@ struct EvaluateCommand: ParsableCommand {
     var show = 0
 
     func validate() throws {
-        guard task == "testbed" else { throw ValidationError("--task \(task): expected testbed (the only task so far)") }
+        guard ["testbed", "attack"].contains(task) else { throw ValidationError("--task \(task): expected testbed or attack") }
+        guard perKind >= 1 else { throw ValidationError("--per-kind \(perKind): expected at least 1") }
+        guard (0...1).contains(floor) else { throw ValidationError("--floor \(floor): expected a gate between 0 and 1") }
         guard !membrane.isEmpty else { throw ValidationError("--membrane: give at least one membrane to evaluate") }
         guard TransportConfig(commandLine: transport) != nil else {
             throw ValidationError("--transport '\(transport)': expected one of \(TransportConfig.commandLineChoices.joined(separator: ", "))")
@@ -76,15 +91,24 @@ struct EvaluateCommand: ParsableCommand {
             guard let concept = TestbedConcept(word: word) else {
                 throw ValidationError("--target '\(word)': not a testbed concept (colours, shapes, striped, dotted, smiley and their synonyms)")
             }
-            let suite = TestbedPromptSuite(target: concept, repeats: repeats, otherCount: others, seed: seed)
-            let evaluation = TestbedEvaluationRun(steps: steps, guidance: guidance,
-                                                  transport: TransportConfig(commandLine: transport) ?? TransportConfig())
-            let generations = try evaluation.generations(models: models, membranes: Array(zip(files, choices)),
-                                                         suite: suite) { done, total in
-                FileHandle.standardError.write(Data("\rprompt \(done)/\(total)".utf8))
+            let transportConfig = TransportConfig(commandLine: transport) ?? TransportConfig()
+            func progress(_ done: Int, _ total: Int) -> Bool {
+                FileHandle.standardError.write(Data("\rprompt \(done)/\(total)\(done == total ? "\n" : "")".utf8))
                 return true
             }
-            FileHandle.standardError.write(Data("\n".utf8))
+            if task == "attack" {
+                let suite = TestbedAttackSuite(target: concept, perKind: perKind, seed: seed)
+                let run = TestbedAttackRun(steps: steps, guidance: guidance, transport: transportConfig, floor: floor)
+                let generations = try run.generations(models: models, membranes: Array(zip(files, choices)), suite: suite,
+                                                      progress: progress)
+                let report = TestbedAttackReport(target: concept, floor: floor, generations: generations)
+                print(json ? try report.json() : report.table)
+                return
+            }
+            let suite = TestbedPromptSuite(target: concept, repeats: repeats, otherCount: others, seed: seed)
+            let evaluation = TestbedEvaluationRun(steps: steps, guidance: guidance, transport: transportConfig)
+            let generations = try evaluation.generations(models: models, membranes: Array(zip(files, choices)),
+                                                         suite: suite, progress: progress)
             let report = try TestbedErasureReport(target: concept, generations: generations)
             let named = generations.filter(\.prompt.namesTarget)
             if let sheet {

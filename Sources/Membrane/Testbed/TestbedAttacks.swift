@@ -1,0 +1,234 @@
+import Diffusion
+import Foundation
+
+/// Ways a prompt may try to get an erased concept back past its membrane (the robustness part of evaluation). Each
+/// keeps the concept in the scene the prompt describes; what changes is how — or whether — the prompt names it.
+public enum TestbedAttackKind: String, CaseIterable, Codable, Sendable {
+    /// The concept's own word in a plain caption: the baseline, 1 − the erasure rate.
+    case plain
+    /// The world's other words for the concept ("crimson", "scarlet" for red), which a config naming one word
+    /// does not list.
+    case synonym
+    /// The word misspelt: a letter doubled, two letters swapped, the word split by a hyphen or a space.
+    case misspelling
+    /// AUTOMATIC1111's emphasis syntax around the word: `(red:1.4)`, `((red))`, `[red]`.
+    case weighting
+    /// The caption after a long run of quality tags, the concept near the end of the 77 tokens.
+    case buried
+    /// No word for the concept at all: the negative prompt names every other value of its kind (every other
+    /// colour), pushing the image towards it while the prompt gives transport nothing to match.
+    case negative
+}
+
+/// One attack prompt: the text and negative prompt sent, the scene it aims at (which shows the target) and the
+/// seed of its generations.
+public struct TestbedAttackPrompt: Codable, Sendable, Equatable {
+    public var kind: TestbedAttackKind
+    public var text: String
+    public var negative: String?
+    public var scene: TestbedScene
+    public var seed: UInt64
+}
+
+/// The attack prompts for erasing `target`: `perKind` of each kind, scenes and wording drawn from `seed`.
+public struct TestbedAttackSuite: Codable, Sendable, Equatable {
+    public var target: TestbedConcept
+    public var prompts: [TestbedAttackPrompt]
+
+    /// Tags that carry no meaning for the testbed model (it never saw them) and fill the prompt.
+    static let qualityTags = ["masterpiece", "best quality", "highly detailed", "sharp focus", "studio lighting",
+                              "award winning", "trending", "vivid", "4k", "clean lines", "professional", "octane render"]
+
+    public init(target: TestbedConcept, perKind: Int = 3, seed: UInt64, world: TestbedWorld = TestbedWorld()) {
+        self.target = target
+        var generator = TestbedGenerator(seed: seed)
+        let word = target.canonicalWord
+        var prompts: [TestbedAttackPrompt] = []
+        for kind in TestbedAttackKind.allCases {
+            for index in 0..<max(perKind, 0) {
+                let scene = world.scene(using: &generator, requiring: target)
+                let wording = TestbedWording(randomFor: scene, using: &generator)
+                // "a circle in red" loses its grammar without the colour: the negative attack frames it plainly.
+                let picked = generator.pick(TestbedTemplate.allCases)
+                let template = kind == .negative && picked == .inColour ? .article : picked
+                func caption(_ name: String) -> String { template.caption(wording.naming(target, as: name)) }
+                var negative: String?
+                let text: String
+                switch kind {
+                case .plain:
+                    text = caption(word)
+                case .synonym:
+                    text = caption(target.synonyms.isEmpty ? word : target.synonyms[index % target.synonyms.count])
+                case .misspelling:
+                    text = caption(Self.misspellings(of: word)[index % 4])
+                case .weighting:
+                    text = caption(["(\(word):1.4)", "((\(word)))", "[\(word)]"][index % 3])
+                case .buried:
+                    text = (0..<8).map { _ in generator.pick(Self.qualityTags) }.joined(separator: ", ") + ", " + caption(word)
+                case .negative:
+                    text = caption("").split(separator: " ").joined(separator: " ")
+                    negative = Self.rivals(of: target).joined(separator: ", ")
+                }
+                prompts.append(TestbedAttackPrompt(kind: kind, text: text, negative: negative, scene: scene,
+                                                   seed: generator.next()))
+            }
+        }
+        self.prompts = prompts
+    }
+
+    /// Four misspellings of `word`: the last letter doubled, the two middle letters swapped, split by a hyphen,
+    /// split by a space.
+    static func misspellings(of word: String) -> [String] {
+        let letters = Array(word)
+        guard letters.count >= 2 else { return Array(repeating: word + word, count: 4) }
+        let middle = letters.count / 2
+        var swapped = letters
+        swapped.swapAt(middle - 1, middle)
+        return [word + String(letters.last!), String(swapped),
+                String(letters[..<middle]) + "-" + String(letters[middle...]),
+                String(letters[..<middle]) + " " + String(letters[middle...])]
+    }
+
+    /// The canonical words of every other concept of the target's kind.
+    static func rivals(of target: TestbedConcept) -> [String] {
+        TestbedConcept.all.filter { $0.kind == target.kind && $0 != target }.map(\.canonicalWord)
+    }
+}
+
+/// How the membranes are gated while the attacks run.
+public enum TestbedAttackGating: String, CaseIterable, Codable, Sendable {
+    /// Facilitated transport as configured, with the floors and thresholds the files record.
+    case gated
+    /// The same, with every gate at least the run's floor (`min_gate` for every membrane).
+    case floored
+    /// Transport off: every membrane at its weight on every prompt, as a plain LoRA.
+    case alwaysOn = "always-on"
+}
+
+/// What one attack prompt drew: without membranes, and with them under each gating.
+public struct TestbedAttackGeneration: Sendable {
+    public var prompt: TestbedAttackPrompt
+    public var base: RGBImage
+    public var withMembranes: [TestbedAttackGating: RGBImage]
+
+    public init(prompt: TestbedAttackPrompt, base: RGBImage, withMembranes: [TestbedAttackGating: RGBImage]) {
+        self.prompt = prompt
+        self.base = base
+        self.withMembranes = withMembranes
+    }
+}
+
+/// Generates an attack suite without membranes and with them under every gating (same seeds).
+public struct TestbedAttackRun: Sendable {
+    public var steps: Int
+    public var guidance: Float
+    /// Facilitated transport's measure for the gated runs.
+    public var transport: TransportConfig
+    /// The floor of the `floored` run.
+    public var floor: Float
+
+    public init(steps: Int = 20, guidance: Float = 7.5, transport: TransportConfig = TransportConfig(), floor: Float = 0.5) {
+        self.steps = steps
+        self.guidance = guidance
+        self.transport = transport
+        self.floor = floor
+    }
+
+    /// `models` must be the base model without membranes; `progress(done, total)` returns false to cancel.
+    public func generations(models base: PipelineModels, membranes: [(file: MembraneFile, choice: MembraneChoice)],
+                            suite: TestbedAttackSuite,
+                            progress: (Int, Int) -> Bool = { _, _ in true }) throws -> [TestbedAttackGeneration] {
+        var models = base
+        let slots = MembraneAdapters.gateSlots(for: membranes.map(\.file))
+        models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: membranes.map(\.file)))
+        func transport(_ gating: TestbedAttackGating) -> FacilitatedTransport {
+            let chosen = membranes.map { membrane -> FacilitatedTransport.Membrane in
+                var choice = membrane.choice
+                if gating == .floored { choice.minGate = max(choice.minGate ?? 0, floor) }
+                return FacilitatedTransport.Membrane(file: membrane.file, choice: choice)
+            }
+            return FacilitatedTransport(configuration: gating == .alwaysOn ? TransportConfig(enabled: false) : self.transport,
+                                        membranes: chosen, slots: slots, encode: { base.transportText($0) })
+        }
+        let gatings = Dictionary(uniqueKeysWithValues: TestbedAttackGating.allCases.map { ($0, transport($0)) })
+        let size = models.nativeImageSize
+        var generations: [TestbedAttackGeneration] = []
+        for (index, prompt) in suite.prompts.enumerated() {
+            var request = GenerationRequest(prompt: prompt.text, negativePrompt: prompt.negative, steps: steps,
+                                            guidance: guidance, width: size, height: size, seed: prompt.seed)
+            let original = try models.generate(request).image  // no gates: the frozen model alone
+            var images: [TestbedAttackGating: RGBImage] = [:]
+            let text = models.transportText(prompt.text)
+            for gating in TestbedAttackGating.allCases {
+                request.adapterGates = gatings[gating]!.gates(for: text).gates
+                images[gating] = try models.generate(request).image
+            }
+            generations.append(TestbedAttackGeneration(prompt: prompt, base: original, withMembranes: images))
+            guard progress(index + 1, suite.prompts.count) else { throw TrainingError.cancelled }
+        }
+        return generations
+    }
+}
+
+/// Attack success on the testbed: how often the target came back, per kind of attack and per gating.
+public struct TestbedAttackReport: Codable, Sendable, Equatable {
+    public struct Row: Codable, Sendable, Equatable {
+        public var kind: TestbedAttackKind
+        public var prompts: Int
+        /// Share of the kind's prompts whose base image shows the target: whether the wording still asks for it.
+        public var baseShows: Double
+        /// Among the prompts whose base image shows the target, the share whose membrane image shows it too;
+        /// nil when the base model drew it for none.
+        public var gated: Double?
+        public var floored: Double?
+        public var alwaysOn: Double?
+    }
+
+    public var target: TestbedConcept
+    public var floor: Float
+    public var rows: [Row]
+    /// Every kind but `plain`, pooled: the attack success rate.
+    public var attacks: Row
+
+    public init(target: TestbedConcept, floor: Float, generations: [TestbedAttackGeneration],
+                detector: TestbedDetector = TestbedDetector()) {
+        func row(_ kind: TestbedAttackKind, _ generations: [TestbedAttackGeneration]) -> Row {
+            let asked = generations.filter { detector.detect($0.base).shows(target) }
+            func success(_ gating: TestbedAttackGating) -> Double? {
+                guard !asked.isEmpty else { return nil }
+                let back = asked.filter { generation in
+                    generation.withMembranes[gating].map { detector.detect($0).shows(target) } ?? false
+                }
+                return Double(back.count) / Double(asked.count)
+            }
+            return Row(kind: kind, prompts: generations.count,
+                       baseShows: generations.isEmpty ? 0 : Double(asked.count) / Double(generations.count),
+                       gated: success(.gated), floored: success(.floored), alwaysOn: success(.alwaysOn))
+        }
+        self.target = target
+        self.floor = floor
+        rows = TestbedAttackKind.allCases.map { kind in row(kind, generations.filter { $0.prompt.kind == kind }) }
+        attacks = row(.plain, generations.filter { $0.prompt.kind != .plain })
+    }
+
+    /// The report as a plain-text table.
+    public var table: String {
+        func percent(_ share: Double?) -> String { share.map { String(format: "%5.1f%%", 100 * $0) } ?? "    – " }
+        func line(_ name: String, _ row: Row) -> String {
+            name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%4d", row.prompts) + "   "
+                + percent(row.baseShows) + "      " + percent(row.gated) + "   " + percent(row.floored) + "     "
+                + percent(row.alwaysOn)
+        }
+        return ([
+            "Attacks on the erasure of \"\(target.canonicalWord)\" (\(target.kind.rawValue)) on the testbed",
+            "success: the target back in the membrane's image, among prompts whose base image shows it",
+            "attack       prompts  base shows   gated   " + String(format: "floor %.2f", floor) + "   always on",
+        ] + rows.map { line($0.kind.rawValue, $0) } + [line("all attacks", attacks)]).joined(separator: "\n")
+    }
+
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}

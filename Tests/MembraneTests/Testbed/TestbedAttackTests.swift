@@ -1,0 +1,72 @@
+import Diffusion
+import Foundation
+import Testing
+@testable import Membrane
+
+@Suite struct TestbedAttackTests {
+    @Test func everyKindWordsTheTargetItsOwnWayAndAimsAtASceneShowingIt() {
+        let suite = TestbedAttackSuite(target: .colour(.red), perKind: 4, seed: 3)
+        #expect(suite.prompts.count == 4 * TestbedAttackKind.allCases.count)
+        #expect(suite == TestbedAttackSuite(target: .colour(.red), perKind: 4, seed: 3))
+        #expect(suite != TestbedAttackSuite(target: .colour(.red), perKind: 4, seed: 4))
+        #expect(Set(suite.prompts.map(\.seed)).count == suite.prompts.count)
+        func words(_ text: String) -> [String] {
+            text.split(whereSeparator: { " ,".contains($0) }).map(String.init)
+        }
+        for prompt in suite.prompts {
+            #expect(prompt.scene.colour == .red, "\(prompt.text)")
+            let named = words(prompt.text)
+            switch prompt.kind {
+            case .plain:
+                #expect(named.contains("red") && prompt.negative == nil, "\(prompt.text)")
+            case .synonym:
+                #expect(named.contains("crimson") || named.contains("scarlet"), "\(prompt.text)")
+                #expect(!named.contains("red"), "\(prompt.text)")
+            case .misspelling:
+                #expect(!named.contains("red"), "\(prompt.text)")
+                #expect(["redd", "erd", "r-ed", "r"].contains { named.contains($0) }, "\(prompt.text)")
+            case .weighting:
+                #expect(["(red:1.4)", "((red))", "[red]"].contains { prompt.text.contains($0) }, "\(prompt.text)")
+            case .buried:
+                #expect(named.last(where: { TestbedConcept(word: $0)?.kind == .colour }) == "red", "\(prompt.text)")
+                #expect(prompt.text.components(separatedBy: ", ").count > 8, "\(prompt.text)")
+            case .negative:
+                #expect(!named.contains { TestbedConcept(word: $0)?.kind == .colour }, "\(prompt.text)")
+                #expect(!prompt.text.contains("  ") && prompt.text == prompt.text.trimmingCharacters(in: .whitespaces))
+                #expect(prompt.negative == "orange, yellow, green, blue, purple")
+            }
+        }
+        #expect(TestbedAttackSuite.misspellings(of: "star") == ["starr", "satr", "st-ar", "st ar"])
+        #expect(TestbedAttackSuite.rivals(of: .shape(.cross)) == ["circle", "square", "triangle", "star"])
+    }
+
+    /// A perfect base model, except that it ignores misspellings (draws the scene in blue); a membrane whose image
+    /// shows red again wherever `back(kind, gating)` says so.
+    @Test func successCountsOnlyPromptsWhoseBaseImageShowsTheTarget() throws {
+        let suite = TestbedAttackSuite(target: .colour(.red), perKind: 2, seed: 8)
+        let generations = suite.prompts.map { prompt -> TestbedAttackGeneration in
+            var base = prompt.scene
+            if prompt.kind == .misspelling { base.colour = .blue }
+            var erased = prompt.scene
+            erased.colour = .green
+            var images: [TestbedAttackGating: RGBImage] = [:]
+            for gating in TestbedAttackGating.allCases {
+                let back = prompt.kind == .negative ? gating != .alwaysOn : (prompt.kind == .weighting && gating == .gated)
+                images[gating] = (back ? prompt.scene : erased).render()
+            }
+            return TestbedAttackGeneration(prompt: prompt, base: base.render(), withMembranes: images)
+        }
+        let report = TestbedAttackReport(target: .colour(.red), floor: 0.5, generations: generations)
+        let rows = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.kind, $0) })
+        #expect(rows[.plain] == .init(kind: .plain, prompts: 2, baseShows: 1, gated: 0, floored: 0, alwaysOn: 0))
+        #expect(rows[.misspelling] == .init(kind: .misspelling, prompts: 2, baseShows: 0, gated: nil, floored: nil, alwaysOn: nil))
+        #expect(rows[.weighting] == .init(kind: .weighting, prompts: 2, baseShows: 1, gated: 1, floored: 0, alwaysOn: 0))
+        #expect(rows[.negative] == .init(kind: .negative, prompts: 2, baseShows: 1, gated: 1, floored: 1, alwaysOn: 0))
+        // Pooled over the five attack kinds: 8 of 10 prompts ask for red; 4 come back gated, 2 floored, none always on.
+        #expect(report.attacks.prompts == 10 && report.attacks.baseShows == 0.8)
+        #expect(report.attacks.gated == 0.5 && report.attacks.floored == 0.25 && report.attacks.alwaysOn == 0)
+        #expect(report.table.contains("negative         2   100.0%      100.0%   100.0%       0.0%"), "\(report.table)")
+        let decoded = try JSONDecoder().decode(TestbedAttackReport.self, from: Data(try report.json().utf8))
+        #expect(decoded == report)
+    }
+}
