@@ -153,9 +153,9 @@ public enum GateSimilarity: String, Codable, Sendable, CaseIterable {
     /// of their output states: a small encoder's output states are all alike (on the testbed every pair is
     /// ≈ 0.95-cosine), while the input rows of words the model learned alike (red, crimson, scarlet: 0.96–0.97)
     /// stand apart from the rest (blue: −0.12). Context-free, so "not red" still matches red. The default, by
-    /// measurement on the testbed with the demo's membrane erasing red (21 prompts naming it, 40 others): erasure
-    /// 100%, preservation 92.2%, pixel drift 0.034 — against reference 81.0%, 90.1%, 0.030 and tokens 100%,
-    /// 90.1%, 0.095.
+    /// measurement on the testbed with the demo's membrane erasing red (21 prompts naming it, 40 others; no
+    /// gate_threshold): erasure 100%, preservation 92.2%, pixel drift 0.034 — against reference 81.0%, 90.1%, 0.030
+    /// and tokens 100%, 90.1%, 0.095.
     case embeddings
     /// The reference's max(cosine of the 77-token CLIP embeddings, share of the concept's tokens in the prompt).
     case reference
