@@ -7,12 +7,18 @@ import Membrane
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Measure erasure and preservation of membranes (tasks: testbed, attack).",
+        abstract: "Measure erasure and preservation of membranes (tasks: testbed, matrix, attack).",
         discussion: """
             testbed: on the testbed model, generates every prompt that names the target (each synonym in each \
             caption template) and prompts that do not, each once without and once with the membranes (same seed), \
             and reads the images with the testbed's detectors: erasure rate (target absent where named), \
             preservation (detector accuracy on the other prompts relative to the base model) and pixel drift.
+
+            matrix: on the testbed model, prompts naming each concept of its world, generated without membranes and \
+            with each membrane alone (and, with --together, all of them at once): for every membrane and concept, \
+            the share of prompts whose image still shows the concept where the base model's does — the erased \
+            concepts (marked ✗) should fall to nothing and every other stay. Compare separate membranes with a \
+            merged file by giving both.
 
             attack: on the testbed model, prompts that try to bring the target back past the membranes — synonyms, \
             misspellings, emphasis syntax like (red:1.4), the concept buried after quality tags, and a negative \
@@ -23,7 +29,7 @@ struct EvaluateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "The task: testbed or attack.")
+    @Option(help: "The task: testbed, matrix or attack.")
     var task = "testbed"
 
     @Option(help: "The model (default: the shipped testbed model).")
@@ -40,6 +46,12 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Prompts per synonym and caption template that name the target.")
     var repeats = 1
+
+    @Option(help: "matrix: prompts per concept of the world.")
+    var perConcept = 4
+
+    @Flag(help: "matrix: also attach every membrane at once.")
+    var together = false
 
     @Option(help: "attack: prompts per kind of attack.")
     var perKind = 3
@@ -69,8 +81,10 @@ struct EvaluateCommand: ParsableCommand {
     var show = 0
 
     func validate() throws {
-        guard ["testbed", "attack"].contains(task) else { throw ValidationError("--task \(task): expected testbed or attack") }
-        guard perKind >= 1 else { throw ValidationError("--per-kind \(perKind): expected at least 1") }
+        guard ["testbed", "matrix", "attack"].contains(task) else {
+            throw ValidationError("--task \(task): expected testbed, matrix or attack")
+        }
+        guard perKind >= 1, perConcept >= 1 else { throw ValidationError("--per-kind and --per-concept must be at least 1") }
         guard (0...1).contains(floor) else { throw ValidationError("--floor \(floor): expected a gate between 0 and 1") }
         guard !membrane.isEmpty else { throw ValidationError("--membrane: give at least one membrane to evaluate") }
         guard TransportConfig(commandLine: transport) != nil else {
@@ -87,14 +101,27 @@ struct EvaluateCommand: ParsableCommand {
             let layout = MembraneLayout(unet: models.unet.configuration)
             let choices = try membrane.map(MembraneChoice.init(parsing:))
             let files = try choices.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
-            let word = target ?? files.first?.concepts.first?.name ?? ""
-            guard let concept = TestbedConcept(word: word) else {
-                throw ValidationError("--target '\(word)': not a testbed concept (colours, shapes, striped, dotted, smiley and their synonyms)")
-            }
             let transportConfig = TransportConfig(commandLine: transport) ?? TransportConfig()
             func progress(_ done: Int, _ total: Int) -> Bool {
                 FileHandle.standardError.write(Data("\rprompt \(done)/\(total)\(done == total ? "\n" : "")".utf8))
                 return true
+            }
+            if task == "matrix" {
+                var settings = zip(files, choices).map { file, choice in
+                    TestbedMatrixSetting(name: choice.name, membranes: [(file, choice)])
+                }
+                if together, files.count > 1 {
+                    settings.append(TestbedMatrixSetting(name: "together", membranes: Array(zip(files, choices))))
+                }
+                let suite = TestbedMatrixSuite(erased: settings.flatMap(\.erased), perConcept: perConcept, seed: seed)
+                let report = try TestbedMatrixRun(steps: steps, guidance: guidance, transport: transportConfig)
+                    .report(models: models, settings: settings, suite: suite, progress: progress)
+                print(json ? try report.json() : report.table)
+                return
+            }
+            let word = target ?? files.first?.concepts.first?.name ?? ""
+            guard let concept = TestbedConcept(word: word) else {
+                throw ValidationError("--target '\(word)': not a testbed concept (colours, shapes, striped, dotted, smiley and their synonyms)")
             }
             if task == "attack" {
                 let suite = TestbedAttackSuite(target: concept, perKind: perKind, seed: seed)

@@ -171,7 +171,7 @@ public struct TestbedAttackRun: Sendable {
 }
 
 /// Attack success on the testbed: how often the target came back, per kind of attack and per gating.
-public struct TestbedAttackReport: Codable, Sendable, Equatable {
+public struct TestbedAttackReport: Codable, Sendable, Equatable, TestbedReport {
     public struct Row: Codable, Sendable, Equatable {
         public var kind: TestbedAttackKind
         public var prompts: Int
@@ -224,11 +224,5 @@ public struct TestbedAttackReport: Codable, Sendable, Equatable {
             "success: the target back in the membrane's image, among prompts whose base image shows it",
             "attack       prompts  base shows   gated   " + String(format: "floor %.2f", floor) + "   always on",
         ] + rows.map { line($0.kind.rawValue, $0) } + [line("all attacks", attacks)]).joined(separator: "\n")
-    }
-
-    public func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }

@@ -64,7 +64,7 @@ public struct TestbedPromptSuite: Codable, Sendable, Equatable {
             }
         }
         for _ in 0..<max(otherCount, 0) {
-            let scene = world.scene(using: &generator, avoiding: target)
+            let scene = world.scene(using: &generator, avoiding: [target])
             let text = scene.caption(using: &generator)
             prompts.append(TestbedPrompt(text: text, scene: scene, seed: generator.next(), targetWord: nil))
         }
@@ -103,7 +103,7 @@ public struct TestbedWordErasure: Codable, Sendable, Equatable {
 }
 
 /// The result of `evaluate --task testbed`. Rates are shares in [0, 1].
-public struct TestbedErasureReport: Codable, Sendable, Equatable {
+public struct TestbedErasureReport: Codable, Sendable, Equatable, TestbedReport {
     public var target: TestbedConcept
     public var kind: TestbedConceptKind
     public var targetPromptCount: Int
@@ -211,7 +211,14 @@ public struct TestbedErasureReport: Codable, Sendable, Equatable {
         lines.append(String(format: "pixel drift on other prompts: %.4f (mean |Δ| per channel, 0–1)", pixelDrift))
         return lines.joined(separator: "\n")
     }
+}
 
+/// A testbed evaluation's result, printed as a table or as JSON.
+public protocol TestbedReport: Encodable {
+    var table: String { get }
+}
+
+extension TestbedReport {
     /// The report as pretty-printed JSON with sorted keys.
     public func json() throws -> String {
         let encoder = JSONEncoder()

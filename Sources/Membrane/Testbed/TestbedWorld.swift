@@ -30,11 +30,11 @@ public struct TestbedWorld: Sendable, Equatable {
     /// The concepts a membrane can erase here, with their words and kinds.
     public var concepts: [TestbedConcept] { TestbedConcept.all }
 
-    /// A random scene. `requiring` forces one concept into it; `avoiding` keeps one out (its kind is then drawn
-    /// from the other values, or left out for a texture or character).
+    /// A random scene. `requiring` forces one concept into it; `avoiding` keeps concepts out (their kind is then
+    /// drawn from the other values, or left out for a texture or character).
     public func scene(using generator: inout TestbedGenerator, requiring: TestbedConcept? = nil,
-                      avoiding: TestbedConcept? = nil) -> TestbedScene {
-        func allowed(_ concept: TestbedConcept) -> Bool { concept != avoiding }
+                      avoiding: [TestbedConcept] = []) -> TestbedScene {
+        func allowed(_ concept: TestbedConcept) -> Bool { !avoiding.contains(concept) }
         var colour = generator.pick(TestbedColour.allCases.filter { allowed(.colour($0)) })
         var shape = generator.pick(TestbedShape.allCases.filter { allowed(.shape($0)) })
         var texture: TestbedTexture? = generator.chance(textureProbability)

@@ -72,7 +72,7 @@ import Testing
         for concept in TestbedConcept.all {
             for _ in 0..<30 {
                 #expect(world.scene(using: &generator, requiring: concept).shows(concept))
-                #expect(!world.scene(using: &generator, avoiding: concept).shows(concept))
+                #expect(!world.scene(using: &generator, avoiding: [concept]).shows(concept))
             }
         }
     }
