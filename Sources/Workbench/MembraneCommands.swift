@@ -75,7 +75,9 @@ struct MergeCommand: ParsableCommand {
             try merged.write(to: outputURL, layout: try layoutOption.layout(for: merged))
             print("merged \(files.count) membrane(s) (\(merged.family.rawValue)) into \(output): \(merged.layers.count) layers, rank \(merged.rank)")
             for concept in merged.concepts {
-                print("  concept \(concept.name): ranks \(concept.ranks.lowerBound)..<\(concept.ranks.upperBound)")
+                print("  concept \(concept.name): ranks \(concept.ranks.lowerBound)..<\(concept.ranks.upperBound)"
+                      + (concept.minGate.map { ", min_gate \($0)" } ?? "")
+                      + (concept.gateThreshold.map { ", gate_threshold \($0)" } ?? ""))
             }
             report.forEach { print($0) }
         }

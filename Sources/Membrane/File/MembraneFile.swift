@@ -30,10 +30,17 @@ public struct MembraneLayer: Sendable, Equatable {
 public struct MembraneConcept: Sendable, Equatable {
     public var name: String
     public var ranks: Range<Int>
+    /// How facilitated transport gates the concept (its training config's `min_gate` and `gate_threshold`). Kept
+    /// with the concept, not only in the training config, so a merged file — which records no single training
+    /// config — still keeps a nudity membrane always on, or a threshold off a colour's neighbours.
+    public var minGate: Float?
+    public var gateThreshold: Float?
 
-    public init(name: String, ranks: Range<Int>) {
+    public init(name: String, ranks: Range<Int>, minGate: Float? = nil, gateThreshold: Float? = nil) {
         self.name = name
         self.ranks = ranks
+        self.minGate = minGate
+        self.gateThreshold = gateThreshold
     }
 }
 
@@ -170,6 +177,7 @@ public struct MembraneFile: Sendable {
         }
         let rank = layers.values.map(\.rank).max() ?? 0
         let concepts = try Self.concepts(metadata: file.metadata, rank: rank, path: path)
+            .map { Self.withRecordedGating($0, trainingConfig: file.metadata["membrane.training_config"]) }
         let title = file.metadata["ss_output_name"] ?? file.metadata["modelspec.title"]
             ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         var mergedFrom: [String] = []
@@ -189,24 +197,53 @@ public struct MembraneFile: Sendable {
         return nil
     }
 
-    /// Concepts with their slices from `membrane.concepts` (objects `{"name", "ranks": [start, end]}`); names
-    /// without slices (our plain lists, the research code's `prompts`) own the whole rank.
+    /// Concepts with their slices from `membrane.concepts` (objects `{"name", "ranks": [start, end]}`, with
+    /// `min_gate` and `gate_threshold` when set); names without slices (our plain lists, the research code's
+    /// `prompts`) own the whole rank.
     static func concepts(metadata: [String: String], rank: Int, path: String) throws -> [MembraneConcept] {
         if let raw = metadata["membrane.concepts"], let list = (try? JSONParser.parse(raw.utf8))?.arrayValue {
             return try list.map { item in
+                func invalid(_ problem: String) -> MembraneFileError {
+                    .invalidMetadata(file: path, key: "membrane.concepts", problem: problem)
+                }
                 guard let name = item.stringValue ?? item["name"]?.stringValue else {
-                    throw MembraneFileError.invalidMetadata(file: path, key: "membrane.concepts", problem: "expected a list of names or of {\"name\", \"ranks\"} objects")
+                    throw invalid("expected a list of names or of {\"name\", \"ranks\"} objects")
                 }
-                guard let ranks = item["ranks"]?.arrayValue else { return MembraneConcept(name: name, ranks: 0..<rank) }
-                guard ranks.count == 2, let start = ranks[0].nonNegativeIntValue, let end = ranks[1].nonNegativeIntValue,
-                      start < end, end <= rank else {
-                    throw MembraneFileError.invalidMetadata(file: path, key: "membrane.concepts",
-                                                            problem: "ranks of \"\(name)\" must be [start, end] with 0 ≤ start < end ≤ \(rank)")
+                var concept = MembraneConcept(name: name, ranks: 0..<rank)
+                if let ranks = item["ranks"]?.arrayValue {
+                    guard ranks.count == 2, let start = ranks[0].nonNegativeIntValue, let end = ranks[1].nonNegativeIntValue,
+                          start < end, end <= rank else {
+                        throw invalid("ranks of \"\(name)\" must be [start, end] with 0 ≤ start < end ≤ \(rank)")
+                    }
+                    concept.ranks = start..<end
                 }
-                return MembraneConcept(name: name, ranks: start..<end)
+                for (key, setting) in [("min_gate", \MembraneConcept.minGate), ("gate_threshold", \.gateThreshold)] {
+                    guard let value = item[key] else { continue }
+                    guard let number = value.doubleValue, (0...1).contains(number) else {
+                        throw invalid("\(key) of \"\(name)\" must be a number between 0 and 1")
+                    }
+                    concept[keyPath: setting] = Float(number)
+                }
+                return concept
             }
         }
         return MembraneFileSummary.concepts(metadata: metadata).0.map { MembraneConcept(name: $0, ranks: 0..<rank) }
+    }
+
+    /// `concept` with the `min_gate` and `gate_threshold` its entry in the recorded training config sets (JSON
+    /// `concepts: [{target, …}]`), where `membrane.concepts` gave none: files written before the concepts carried
+    /// them.
+    static func withRecordedGating(_ concept: MembraneConcept, trainingConfig: String?) -> MembraneConcept {
+        guard let trainingConfig, let config = try? JSONParser.parse(trainingConfig.utf8),
+              let entry = config["concepts"]?.arrayValue?.first(where: { $0["target"]?.stringValue == concept.name })
+        else { return concept }
+        func setting(_ key: String) -> Float? {
+            entry[key]?.doubleValue.flatMap { (0...1).contains($0) ? Float($0) : nil }
+        }
+        var recorded = concept
+        recorded.minGate = concept.minGate ?? setting("min_gate")
+        recorded.gateThreshold = concept.gateThreshold ?? setting("gate_threshold")
+        return recorded
     }
 
     // MARK: Writing
@@ -267,8 +304,12 @@ public struct MembraneFile: Sendable {
             "membrane.format_version": String(Self.formatVersion),
             "membrane.family": JSONValue.string(family.rawValue).serialized(),
             "membrane.concepts": JSONValue.array(concepts.map { concept in
-                .object([JSONMember("name", .string(concept.name)),
-                         JSONMember("ranks", .array([.integer(concept.ranks.lowerBound), .integer(concept.ranks.upperBound)]))])
+                var members = [JSONMember("name", .string(concept.name)),
+                               JSONMember("ranks", .array([.integer(concept.ranks.lowerBound), .integer(concept.ranks.upperBound)]))]
+                // A Float's shortest decimal ("0.1", not 0.10000000149011612): what the config said.
+                if let minGate = concept.minGate { members.append(JSONMember("min_gate", .number("\(minGate)"))) }
+                if let threshold = concept.gateThreshold { members.append(JSONMember("gate_threshold", .number("\(threshold)"))) }
+                return .object(members)
             }).serialized(),
         ]
         if !mergedFrom.isEmpty { metadata["modelspec.merged_from"] = mergedFrom.joined(separator: ", ") }

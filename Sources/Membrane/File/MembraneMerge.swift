@@ -44,8 +44,9 @@ public enum MembraneMerge {
         var concepts: [MembraneConcept] = []
         for (i, input) in inputs.enumerated() {
             for concept in input.file.concepts {
-                concepts.append(MembraneConcept(name: concept.name,
-                                                ranks: (offsets[i] + concept.ranks.lowerBound)..<(offsets[i] + concept.ranks.upperBound)))
+                var shifted = concept
+                shifted.ranks = (offsets[i] + concept.ranks.lowerBound)..<(offsets[i] + concept.ranks.upperBound)
+                concepts.append(shifted)
             }
         }
         return MembraneFile(family: first.file.family, layers: layers, concepts: concepts, title: title,
@@ -115,7 +116,11 @@ public enum MembraneMerge {
             errors.append(LayerError(path: path, rank: kept, relativeError: svd.relativeError(keeping: kept)))
         }
         let newRank = result.rank
-        result.concepts = file.concepts.map { MembraneConcept(name: $0.name, ranks: 0..<newRank) }
+        result.concepts = file.concepts.map { concept in
+            var whole = concept
+            whole.ranks = 0..<newRank
+            return whole
+        }
         return (result, errors)
     }
 }

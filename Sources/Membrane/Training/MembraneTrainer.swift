@@ -224,7 +224,7 @@ public struct MembraneTrainer: Sendable {
 
     /// The membrane as trained so far, in the file format of FORMATS.md.
     public func membraneFile(title: String) throws -> MembraneFile {
-        state.weights.membraneFile(family: config.model.family, concepts: config.concepts.map(\.target), title: title,
+        state.weights.membraneFile(family: config.model.family, concepts: config.concepts, title: title,
                                    trainingConfig: try config.jsonText())
     }
 }

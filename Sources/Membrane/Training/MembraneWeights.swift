@@ -66,17 +66,18 @@ public struct MembraneWeights: Sendable, Equatable {
         return (adapters, leaves)
     }
 
-    /// The membrane file these factors make: every concept of the config on the whole rank.
-    public func membraneFile(family: ModelFamily, concepts: [String], title: String, trainingConfig: String?) -> MembraneFile {
+    /// The membrane file these factors make: every concept of the config on the whole rank, with its gate settings.
+    public func membraneFile(family: ModelFamily, concepts: [ConceptEntry], title: String, trainingConfig: String?) -> MembraneFile {
         var files: [String: MembraneLayer] = [:]
         for layer in layers {
             files[layer.path] = MembraneLayer(rank: rank, inFeatures: layer.inFeatures, outFeatures: layer.outFeatures,
                                               down: layer.down, up: layer.up, alpha: alpha)
         }
-        var unique: [String] = []
-        for concept in concepts where !unique.contains(concept) { unique.append(concept) }
-        return MembraneFile(family: family, layers: files,
-                            concepts: unique.map { MembraneConcept(name: $0, ranks: 0..<rank) },
-                            trainingConfig: trainingConfig, title: title)
+        var unique: [MembraneConcept] = []
+        for entry in concepts where !unique.contains(where: { $0.name == entry.target }) {
+            unique.append(MembraneConcept(name: entry.target, ranks: 0..<rank, minGate: entry.minGate.map(Float.init),
+                                          gateThreshold: entry.gateThreshold.map(Float.init)))
+        }
+        return MembraneFile(family: family, layers: files, concepts: unique, trainingConfig: trainingConfig, title: title)
     }
 }

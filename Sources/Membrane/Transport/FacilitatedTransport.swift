@@ -20,11 +20,11 @@ public struct FacilitatedTransport: Sendable {
     public struct Membrane: Sendable, Equatable {
         public var name: String
         public var weight: Float
-        /// The floor of each of the file's concepts: the user's `min_gate` for all of them, or what the file's
-        /// training config records per concept (0 where nothing is given).
+        /// The floor of each of the file's concepts: the user's `min_gate` for all of them, or what the file
+        /// records per concept (0 where nothing is given).
         public var floors: [String: Float]
         public var defaultFloor: Float
-        /// Each concept's `gate_threshold` as the file's training config records it (0 where none is).
+        /// Each concept's `gate_threshold` as the file records it (0 where none is).
         public var thresholds: [String: Float]
 
         public init(name: String, weight: Float, floors: [String: Float] = [:], defaultFloor: Float = 0,
@@ -38,28 +38,20 @@ public struct FacilitatedTransport: Sendable {
 
         /// A membrane file as chosen (`path[:weight[:min_gate]]`): the chosen floor wins over the file's.
         public init(file: MembraneFile, choice: MembraneChoice) {
+            // Two concepts of one name (a merge of two membranes for it): the setting that keeps the membrane on
+            // more wins — the higher floor, the lower threshold.
+            func recorded(_ setting: KeyPath<MembraneConcept, Float?>, _ safer: (Float, Float) -> Float) -> [String: Float] {
+                Dictionary(file.concepts.compactMap { concept in concept[keyPath: setting].map { (concept.name, $0) } },
+                           uniquingKeysWith: safer)
+            }
             self.init(name: choice.name, weight: choice.weight,
-                      floors: choice.minGate == nil ? Self.recorded("min_gate", in: file) : [:],
+                      floors: choice.minGate == nil ? recorded(\.minGate, max) : [:],
                       defaultFloor: choice.minGate ?? 0,
-                      thresholds: Self.recorded("gate_threshold", in: file))
+                      thresholds: recorded(\.gateThreshold, min))
         }
 
         func floor(_ concepts: [String]) -> Float {
             concepts.map { floors[$0] ?? defaultFloor }.max() ?? defaultFloor
-        }
-
-        /// A per-concept setting in [0, 1] (`min_gate`, `gate_threshold`) by concept target, from the training
-        /// config a membrane file records (JSON with `concepts: [{target, …}]`); anything else records none.
-        static func recorded(_ key: String, in file: MembraneFile) -> [String: Float] {
-            guard let text = file.trainingConfig, let config = try? JSONParser.parse(text.utf8),
-                  let concepts = config["concepts"]?.arrayValue else { return [:] }
-            var values: [String: Float] = [:]
-            for concept in concepts {
-                guard let target = concept["target"]?.stringValue, let value = concept[key]?.doubleValue,
-                      (0...1).contains(value) else { continue }
-                values[target] = Float(value)
-            }
-            return values
         }
     }
 

@@ -143,6 +143,39 @@ import Testing
         #expect(try readError(nonFinite) == .nonFinite(file: nonFinite.path, tensor: q + ".lora_up.weight"))
     }
 
+    /// min_gate and gate_threshold live with each concept: through writing and reading, through a merge (which
+    /// records no training config), and — for files written before — taken from the recorded training config.
+    @Test func conceptsKeepTheirGateSettings() throws {
+        let layout = try MembraneFixtures.tinyLayout
+        let folder = try MembraneFixtures.temporaryDirectory("gating")
+        var nudity = MembraneFixtures.random(layout, family: .sd1, rank: 1, alpha: 1, seed: 30, concept: "nudity")
+        nudity.concepts[0].minGate = 1
+        var red = MembraneFixtures.random(layout, family: .sd1, rank: 1, alpha: 1, seed: 31, concept: "red")
+        red.concepts[0].gateThreshold = 0.1
+        let merged = try MembraneMerge.concatenate([(nudity, 1), (red, 1)], title: "both")
+        let url = folder.appendingPathComponent("both.safetensors")
+        try merged.write(to: url, layout: layout)
+        let read = try MembraneFile.read(url, layout: layout)
+        #expect(read.trainingConfig == nil)
+        #expect(read.concepts == [MembraneConcept(name: "nudity", ranks: 0..<1, minGate: 1),
+                                  MembraneConcept(name: "red", ranks: 1..<2, gateThreshold: 0.1)])
+        let metadata = try WeightFile.open(url).metadata["membrane.concepts"] ?? ""
+        #expect(metadata.contains(#""gate_threshold":0.1"#), "\(metadata)")
+
+        var older = MembraneFixtures.random(layout, family: .sd1, rank: 1, alpha: 1, seed: 32, concept: "nudity")
+        older.trainingConfig = #"{"concepts": [{"target": "nudity", "min_gate": 1.0, "gate_threshold": 0.5}]}"#
+        let olderURL = folder.appendingPathComponent("older.safetensors")
+        try older.write(to: olderURL, layout: layout)
+        #expect(try MembraneFile.read(olderURL, layout: layout).concepts
+                == [MembraneConcept(name: "nudity", ranks: 0..<1, minGate: 1, gateThreshold: 0.5)])
+
+        let kohya = try WeightFile.open(kohyaFixture).metadata
+        let bad = try brokenFixture("gate", metadata: kohya.merging(
+            ["membrane.concepts": #"[{"name": "x", "ranks": [0, 1], "min_gate": 3}]"#]) { $1 }) { _ in }
+        #expect(try readError(bad) == .invalidMetadata(file: bad.path, key: "membrane.concepts",
+                                                        problem: "min_gate of \"x\" must be a number between 0 and 1"))
+    }
+
     @Test func wrongFamilyAndPicklesAreRefused() throws {
         // An SDXL membrane declared sd1.
         let layout = try #require(try MembraneLayout.bundled(for: .sdxl))

@@ -164,17 +164,17 @@ import Testing
         let exact = Self.text([[1, 0, 0], [0, 1, 0]], tokens: [98])
         #expect(abs(gate(exact, thresholds: ["smiley": 1]).gate - 0.5) < 1e-6)
 
-        // A file records thresholds in its training config; the user's min_gate does not touch them.
-        var file = MembraneFile(family: .sd1, layers: [:], concepts: [MembraneConcept(name: "red", ranks: 0..<1)], title: "red")
-        file.trainingConfig = #"{"concepts": [{"target": "red", "gate_threshold": 0.75, "min_gate": 0.1}, {"target": "blue", "gate_threshold": 2}]}"#
+        // A file records thresholds with its concepts; the user's min_gate does not touch them.
+        let file = MembraneFile(family: .sd1, layers: [:], concepts: [
+            MembraneConcept(name: "red", ranks: 0..<1, minGate: 0.1, gateThreshold: 0.75),
+            MembraneConcept(name: "blue", ranks: 0..<1)], title: "red")
         let chosen = FacilitatedTransport.Membrane(file: file, choice: MembraneChoice(path: "red.safetensors", minGate: 0.3))
         #expect(chosen.thresholds == ["red": 0.75] && chosen.floor(["red"]) == 0.3)
     }
 
-    @Test func floorsComeFromTheChoiceOrTheFilesTrainingConfig() throws {
-        var file = MembraneFile(family: .sd1, layers: [:], concepts: [MembraneConcept(name: "nudity", ranks: 0..<1),
+    @Test func floorsComeFromTheChoiceOrTheFilesConcepts() throws {
+        let file = MembraneFile(family: .sd1, layers: [:], concepts: [MembraneConcept(name: "nudity", ranks: 0..<1, minGate: 1),
                                                                        MembraneConcept(name: "gore", ranks: 0..<1)], title: "nsfw")
-        file.trainingConfig = #"{"concepts": [{"target": "nudity", "min_gate": 1.0}, {"target": "gore"}]}"#
         let recorded = FacilitatedTransport.Membrane(file: file, choice: MembraneChoice(path: "nsfw.safetensors", weight: 0.5))
         #expect(recorded.floors == ["nudity": 1] && recorded.defaultFloor == 0 && recorded.name == "nsfw" && recorded.weight == 0.5)
         #expect(recorded.floor(["gore"]) == 0 && recorded.floor(["gore", "nudity"]) == 1)
