@@ -21,6 +21,9 @@ public struct GenerationRequest: Sendable {
     /// One gate per adapter attached to the UNet (`UNet2DConditionModel.attaching`), the same for every sample
     /// of the run; nil runs the frozen model alone.
     public var adapterGates: [Float]?
+    /// The prompt's conditioning given directly (diffusers' `prompt_embeds`), e.g. one an attack optimised; the
+    /// prompt text is then not encoded (it still names the run in the infotext).
+    public var promptConditioning: PromptConditioning?
 
     public init(prompt: String, negativePrompt: String? = nil, steps: Int = 30, guidance: Float = 7.5,
                 width: Int, height: Int, seed: UInt64 = 0, scheduler: SchedulerKind = .ddim, eta: Double = 0,
@@ -128,7 +131,7 @@ extension PipelineModels {
         let noise = request.initialLatents ?? Tensor(generator.randn(count: latentShape.reduce(1, *)), shape: latentShape)
         var latents = noise * Float(schedule.initNoiseSigma)
 
-        let positive = encode(prompt: request.prompt, clipSkip: request.clipSkip)
+        let positive = request.promptConditioning ?? encode(prompt: request.prompt, clipSkip: request.clipSkip)
         let guided = request.guidance > 1
         var context = positive.context, pooled = positive.pooled
         if guided {

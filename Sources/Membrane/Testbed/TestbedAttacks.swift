@@ -18,6 +18,10 @@ public enum TestbedAttackKind: String, CaseIterable, Codable, Sendable {
     /// No word for the concept at all: the negative prompt names every other value of its kind (every other
     /// colour), pushing the image towards it while the prompt gives transport nothing to match.
     case negative
+    /// White-box, in the spirit of UnlearnDiffAtk: the plain prompt's conditioning itself is optimised so the model
+    /// with membranes predicts the noise the base model predicts for the prompt on the base model's own image. No
+    /// text, so no transport gate: only the floored and always-on runs apply.
+    case embedding
 }
 
 /// One attack prompt: the text and negative prompt sent, the scene it aims at (which shows the target) and the
@@ -55,7 +59,7 @@ public struct TestbedAttackSuite: Codable, Sendable, Equatable {
                 var negative: String?
                 let text: String
                 switch kind {
-                case .plain:
+                case .plain, .embedding:
                     text = caption(word)
                 case .synonym:
                     text = caption(target.synonyms.isEmpty ? word : target.synonyms[index % target.synonyms.count])
@@ -126,12 +130,15 @@ public struct TestbedAttackRun: Sendable {
     public var transport: TransportConfig
     /// The floor of the `floored` run.
     public var floor: Float
+    public var embeddingAttack: TestbedEmbeddingAttack
 
-    public init(steps: Int = 20, guidance: Float = 7.5, transport: TransportConfig = TransportConfig(), floor: Float = 0.5) {
+    public init(steps: Int = 20, guidance: Float = 7.5, transport: TransportConfig = TransportConfig(), floor: Float = 0.5,
+                embeddingAttack: TestbedEmbeddingAttack = TestbedEmbeddingAttack()) {
         self.steps = steps
         self.guidance = guidance
         self.transport = transport
         self.floor = floor
+        self.embeddingAttack = embeddingAttack
     }
 
     /// `models` must be the base model without membranes; `progress(done, total)` returns false to cancel.
@@ -156,14 +163,24 @@ public struct TestbedAttackRun: Sendable {
         for (index, prompt) in suite.prompts.enumerated() {
             var request = GenerationRequest(prompt: prompt.text, negativePrompt: prompt.negative, steps: steps,
                                             guidance: guidance, width: size, height: size, seed: prompt.seed)
-            let original = try models.generate(request).image  // no gates: the frozen model alone
+            let original = try models.generate(request)  // no gates: the frozen model alone
             var images: [TestbedAttackGating: RGBImage] = [:]
             let text = models.transportText(prompt.text)
             for gating in TestbedAttackGating.allCases {
-                request.adapterGates = gatings[gating]!.gates(for: text).gates
+                if prompt.kind == .embedding {
+                    // No text to gate by: the floor (or the full weight) is the gate.
+                    guard gating != .gated else { continue }
+                    let gates = gatings[gating]!.gatesWithoutText
+                    request.adapterGates = gates
+                    request.promptConditioning = embeddingAttack.conditioning(
+                        prompt: prompt.text, seed: prompt.seed, base: base, attacked: models, gates: gates,
+                        baseLatents: original.latents)
+                } else {
+                    request.adapterGates = gatings[gating]!.gates(for: text).gates
+                }
                 images[gating] = try models.generate(request).image
             }
-            generations.append(TestbedAttackGeneration(prompt: prompt, base: original, withMembranes: images))
+            generations.append(TestbedAttackGeneration(prompt: prompt, base: original.image, withMembranes: images))
             guard progress(index + 1, suite.prompts.count) else { throw TrainingError.cancelled }
         }
         return generations
@@ -178,7 +195,8 @@ public struct TestbedAttackReport: Codable, Sendable, Equatable, TestbedReport {
         /// Share of the kind's prompts whose base image shows the target: whether the wording still asks for it.
         public var baseShows: Double
         /// Among the prompts whose base image shows the target, the share whose membrane image shows it too;
-        /// nil when the base model drew it for none.
+        /// nil when the base model drew it for none, or the gating does not apply (an embedding has no text to
+        /// gate by).
         public var gated: Double?
         public var floored: Double?
         public var alwaysOn: Double?
@@ -195,11 +213,9 @@ public struct TestbedAttackReport: Codable, Sendable, Equatable, TestbedReport {
         func row(_ kind: TestbedAttackKind, _ generations: [TestbedAttackGeneration]) -> Row {
             let asked = generations.filter { detector.detect($0.base).shows(target) }
             func success(_ gating: TestbedAttackGating) -> Double? {
-                guard !asked.isEmpty else { return nil }
-                let back = asked.filter { generation in
-                    generation.withMembranes[gating].map { detector.detect($0).shows(target) } ?? false
-                }
-                return Double(back.count) / Double(asked.count)
+                let images = asked.compactMap { $0.withMembranes[gating] }
+                guard !images.isEmpty else { return nil }
+                return Double(images.filter { detector.detect($0).shows(target) }.count) / Double(images.count)
             }
             return Row(kind: kind, prompts: generations.count,
                        baseShows: generations.isEmpty ? 0 : Double(asked.count) / Double(generations.count),
@@ -224,5 +240,46 @@ public struct TestbedAttackReport: Codable, Sendable, Equatable, TestbedReport {
             "success: the target back in the membrane's image, among prompts whose base image shows it",
             "attack       prompts  base shows   gated   " + String(format: "floor %.2f", floor) + "   always on",
         ] + rows.map { line($0.kind.rawValue, $0) } + [line("all attacks", attacks)]).joined(separator: "\n")
+    }
+}
+
+/// The white-box attack of the attack task (in the spirit of UnlearnDiffAtk, Zhang et al. 2024): starting from a
+/// prompt's conditioning, Adam steps on the conditioning make the model with membranes predict, on noised versions
+/// of the base model's own image of the prompt, the noise the base model predicts with the prompt — the concept's
+/// denoising direction recovered past the membrane. Timesteps and noise are drawn from the prompt's seed.
+public struct TestbedEmbeddingAttack: Sendable {
+    public var iterations: Int
+    public var learningRate: Float
+
+    public init(iterations: Int = 60, learningRate: Float = 0.1) {
+        self.iterations = iterations
+        self.learningRate = learningRate
+    }
+
+    /// The optimised conditioning; `attacked` is `base` with the membranes attached, run at `gates`.
+    public func conditioning(prompt: String, seed: UInt64, base: PipelineModels, attacked: PipelineModels,
+                             gates: [Float], baseLatents: Tensor) -> PromptConditioning {
+        let start = base.encode(prompt: prompt)
+        guard iterations > 0, let schedule = try? Diffusion.TrainingSchedule(config: base.scheduler) else { return start }
+        let shape = start.context.shape
+        var values = [start.context.toArray()]
+        var optimizer = Optimizer(kind: .adam, weightDecay: 0, parameters: values)
+        var draws = TestbedGenerator(seed: seed)
+        var noise = TorchGenerator(seed: seed)
+        let gateTensor = Tensor(gates, shape: [1, gates.count])
+        for _ in 0..<iterations {
+            let t = Int(draws.next() % UInt64(schedule.count))
+            let alphaBar = schedule.alphasCumprod[t]
+            let epsilon = Tensor(noise.randn(count: baseLatents.elementCount), shape: baseLatents.shape)
+            let noised = baseLatents * alphaBar.squareRoot() + epsilon * (1 - alphaBar).squareRoot()
+            let wanted = base.unet(noised, timesteps: [Float(t)], context: start.context, added: nil, gates: nil)
+            let context = Tensor(values[0], shape: shape).requiringGradient()
+            let predicted = attacked.unet(noised, timesteps: [Float(t)], context: context, added: nil, gates: gateTensor)
+            let difference = predicted - wanted
+            let loss = (difference * difference).mean()
+            let gradient = loss.gradients(withRespectTo: [context]).map { $0.toArray() }
+            optimizer.update(&values, gradients: gradient, learningRate: learningRate)
+        }
+        return PromptConditioning(context: Tensor(values[0], shape: shape), pooled: nil)
     }
 }

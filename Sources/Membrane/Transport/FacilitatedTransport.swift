@@ -129,6 +129,16 @@ public struct FacilitatedTransport: Sendable {
         return (explanations.map(\.gate), explanations)
     }
 
+    /// The gates of conditioning that comes with no text to measure (an embedding given directly): each slot at
+    /// its floor × weight, or at its weight with transport off or when it records no concept.
+    public var gatesWithoutText: [Float] {
+        slots.map { slot in
+            let membrane = membranes[slot.membrane]
+            guard configuration.enabled, !slot.concepts.isEmpty else { return membrane.weight }
+            return membrane.floor(slot.concepts) * membrane.weight
+        }
+    }
+
     /// Gates per sample for a batch of prompts: [batch, slots], the layout `UNet2DConditionModel` takes, so one
     /// batch can carry prompts with different gates.
     public func gateTensor(for prompts: [TransportText]) -> Tensor {

@@ -17,7 +17,7 @@ import Testing
             #expect(prompt.scene.colour == .red, "\(prompt.text)")
             let named = words(prompt.text)
             switch prompt.kind {
-            case .plain:
+            case .plain, .embedding:
                 #expect(named.contains("red") && prompt.negative == nil, "\(prompt.text)")
             case .synonym:
                 #expect(named.contains("crimson") || named.contains("scarlet"), "\(prompt.text)")
@@ -50,7 +50,8 @@ import Testing
             var erased = prompt.scene
             erased.colour = .green
             var images: [TestbedAttackGating: RGBImage] = [:]
-            for gating in TestbedAttackGating.allCases {
+            // An embedding has no text to gate by: no gated image.
+            for gating in TestbedAttackGating.allCases where !(prompt.kind == .embedding && gating == .gated) {
                 let back = prompt.kind == .negative ? gating != .alwaysOn : (prompt.kind == .weighting && gating == .gated)
                 images[gating] = (back ? prompt.scene : erased).render()
             }
@@ -62,11 +63,50 @@ import Testing
         #expect(rows[.misspelling] == .init(kind: .misspelling, prompts: 2, baseShows: 0, gated: nil, floored: nil, alwaysOn: nil))
         #expect(rows[.weighting] == .init(kind: .weighting, prompts: 2, baseShows: 1, gated: 1, floored: 0, alwaysOn: 0))
         #expect(rows[.negative] == .init(kind: .negative, prompts: 2, baseShows: 1, gated: 1, floored: 1, alwaysOn: 0))
-        // Pooled over the five attack kinds: 8 of 10 prompts ask for red; 4 come back gated, 2 floored, none always on.
-        #expect(report.attacks.prompts == 10 && report.attacks.baseShows == 0.8)
-        #expect(report.attacks.gated == 0.5 && report.attacks.floored == 0.25 && report.attacks.alwaysOn == 0)
+        #expect(rows[.embedding] == .init(kind: .embedding, prompts: 2, baseShows: 1, gated: nil, floored: 0, alwaysOn: 0))
+        // Pooled over the six attack kinds: 10 of 12 prompts ask for red; 4 of the 8 with a gated image come back
+        // gated, 2 of 10 floored, none always on.
+        #expect(report.attacks.prompts == 12 && abs(report.attacks.baseShows - 10.0 / 12) < 1e-12)
+        #expect(report.attacks.gated == 0.5 && report.attacks.floored == 0.2 && report.attacks.alwaysOn == 0)
         #expect(report.table.contains("negative         2   100.0%      100.0%   100.0%       0.0%"), "\(report.table)")
         let decoded = try JSONDecoder().decode(TestbedAttackReport.self, from: Data(try report.json().utf8))
         #expect(decoded == report)
+    }
+
+    /// On the tiny fixture with a random membrane at full strength: the optimised conditioning brings the model
+    /// with the membrane much closer to what the base model predicts for the prompt than the prompt itself does.
+    @Test func theEmbeddingAttackPullsTheMembranesPredictionTowardsTheBaseModels() throws {
+        let base = try PipelineModels.load(from: MembraneFixtures.fixtures.appendingPathComponent("tiny-sd1"))
+        let membrane = MembraneFixtures.random(try MembraneFixtures.tinyLayout, family: .sd1, rank: 1, alpha: 1, seed: 5,
+                                               concept: "apple")
+        var attacked = base
+        attacked.unet = try base.unet.attaching(MembraneAdapters.adapters(for: [membrane]))
+        let prompt = "a red apple"
+        let size = base.nativeImageSize
+        let latents = try base.generate(GenerationRequest(prompt: prompt, steps: 4, width: size, height: size, seed: 2)).latents
+        let start = base.encode(prompt: prompt).context
+        let found = TestbedEmbeddingAttack()
+            .conditioning(prompt: prompt, seed: 3, base: base, attacked: attacked, gates: [1], baseLatents: latents).context
+        #expect(found.shape == start.shape)
+        // The objective at fixed timesteps and noise, independent of the attack's own draws.
+        var noise = TorchGenerator(seed: 99)
+        let probes = [100, 400, 700, 950].map { t in
+            (t: t, noise: Tensor(noise.randn(count: latents.elementCount), shape: latents.shape))
+        }
+        let schedule = try Diffusion.TrainingSchedule(config: base.scheduler)
+        func gap(_ context: Tensor) -> Float {
+            probes.map { probe in
+                let alphaBar = schedule.alphasCumprod[probe.t]
+                let noised = latents * alphaBar.squareRoot() + probe.noise * (1 - alphaBar).squareRoot()
+                let wanted = base.unet(noised, timesteps: [Float(probe.t)], context: start, added: nil, gates: nil)
+                let got = attacked.unet(noised, timesteps: [Float(probe.t)], context: context, added: nil,
+                                        gates: Tensor([1], shape: [1, 1]))
+                let difference = (got - wanted).toArray()
+                return difference.map { $0 * $0 }.reduce(0, +) / Float(difference.count)
+            }.reduce(0, +)
+        }
+        let before = gap(start), after = gap(found)
+        #expect(before > 0)
+        #expect(after < 0.5 * before, "objective \(before) → \(after)")
     }
 }

@@ -132,6 +132,9 @@ import Testing
         let off = FacilitatedTransport(configuration: TransportConfig(enabled: false), membranes: membranes, slots: slots,
                                        encode: { offEncoded += 1; return texts[$0]! })
         #expect(off.gates(for: prompt).gates == [0.8, 0.8, -0.5, 0.6] && offEncoded == 0)
+        // Conditioning with no text (an embedding given directly): the floors, or the weights with transport off.
+        #expect(transport.gatesWithoutText == [0, Float(0.25) * 0.8, -0.5, 0.6])
+        #expect(off.gatesWithoutText == [0.8, 0.8, -0.5, 0.6])
         // Per sample: [batch, slots].
         let other = Self.text([[1, 0, 0], [0, 0, 2]], tokens: [98])
         let batch = transport.gateTensor(for: [prompt, other])
