@@ -24,6 +24,14 @@ echo "== spm-workbench evaluate --task testbed (same seeds without and with the 
     --show 4 --sheet out/demo-pairs.png
 echo
 echo "Every pair above and in out/demo-pairs.png: the base model's image, then the membrane's (same seed)."
-echo "Next: '$workbench' opens the workbench on the testbed model: 5 is the membrane rack ('a' attaches"
-echo "$membrane), 3 generates ('c' draws original and membrane side by side), q quits."
 echo "'$workbench --help' lists every command."
+# On a terminal the job ends in the workbench, on the testbed model with the new membrane in the rack (5 is the
+# rack, m toggles the membrane, 3 generates, c compares original and membrane side by side, q quits). Scripts and
+# CI (no terminal), or SPM_DEMO_NO_TUI=1, stop here.
+if [ -t 0 ] && [ -t 1 ] && [ -z "${SPM_DEMO_NO_TUI:-}" ]; then
+    echo "Opening the workbench with $membrane attached (q quits) …"
+    sleep 2
+    exec "$workbench" --membrane "$membrane"
+fi
+echo "Next: '$workbench --membrane $membrane' opens the workbench on the testbed model with the membrane in its"
+echo "rack: 5 is the rack (m toggles it), 3 generates, c draws original and membrane side by side, q quits."
