@@ -16,8 +16,8 @@ struct GenerateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint.")
-    var model: String
+    @Option(help: "A diffusers model folder or a single-file .safetensors checkpoint (default: the testbed model shipped in models/testbed).")
+    var model: String?
 
     @Option(help: "For a single-file checkpoint: a diffusers folder with its configs and tokenizers (default: the bundled SD1.5/SD2.1/SDXL configs for the detected family).")
     var config: String?
@@ -86,6 +86,9 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            guard let model = model ?? TUICommand.shippedTestbedModel()?.path else {
+                throw ValidationError("--model: give a model (no shipped testbed model was found in models/testbed)")
+            }
             var models = try PipelineModels.load(from: URL(fileURLWithPath: model),
                                                  configFolder: config.map { URL(fileURLWithPath: $0) }, variant: variant)
             if !models.unusedTensors.isEmpty {

@@ -110,13 +110,4 @@ struct TokenizerTests {
             try CLIPTokenizer(folder: folder)
         }
     }
-
-    @Test("bundled vocabulary loads quickly")
-    func loadTime() throws {
-        let start = ContinuousClock.now
-        _ = try CLIPTokenizer(bundledWithPadToken: "<|endoftext|>")
-        let elapsed = ContinuousClock.now - start
-        // Release builds take ~0.1 s; debug builds (tests) are allowed more.
-        #expect(elapsed < .seconds(2), "bundled tokenizer took \(elapsed)")
-    }
 }
