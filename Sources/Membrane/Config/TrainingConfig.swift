@@ -236,6 +236,11 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
     /// Recompute each UNet block's activations in the backward pass instead of keeping them: less memory
     /// (about one block's activations), about a third more compute per step.
     public var checkpointActivations: Bool
+    /// Robust training (in the spirit of AdvUnlearn): each step first looks for a conditioning that brings the
+    /// concept back past the current membrane — this many Adam steps from the target's, at
+    /// `adversarialLearningRate` — and erases it too. 0: off (the paper's objective).
+    public var adversarialSteps: Int
+    public var adversarialLearningRate: Double
     public var seed: UInt64
 
     public init(iterations: Int = 3000, learningRate: Double = 1e-4, optimizer: OptimizerChoice = .adamw,
@@ -243,7 +248,8 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                 warmupSteps: Int? = nil, restarts: Int = 2, gradClip: Double? = nil, denoiseSteps: Int = 30,
                 partialDenoiseGuidance: Double = 3.0, batchSize: Int = 1, resolution: Int? = nil,
                 dynamicResolution: DynamicResolution? = nil, precision: ComputePrecision = .fp32,
-                checkpointActivations: Bool = false, seed: UInt64 = 0) {
+                checkpointActivations: Bool = false, adversarialSteps: Int = 0, adversarialLearningRate: Double = 0.1,
+                seed: UInt64 = 0) {
         self.iterations = iterations
         self.learningRate = learningRate
         self.optimizer = optimizer
@@ -259,6 +265,8 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         self.dynamicResolution = dynamicResolution
         self.precision = precision
         self.checkpointActivations = checkpointActivations
+        self.adversarialSteps = adversarialSteps
+        self.adversarialLearningRate = adversarialLearningRate
         self.seed = seed
     }
 
@@ -278,6 +286,8 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         case dynamicResolution = "dynamic_resolution"
         case precision
         case checkpointActivations = "checkpoint_activations"
+        case adversarialSteps = "adversarial_steps"
+        case adversarialLearningRate = "adversarial_learning_rate"
         case seed
     }
 
@@ -301,6 +311,8 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                                                                    forKey: .dynamicResolution),
                   precision: try container.decode(.precision, or: defaults.precision),
                   checkpointActivations: try container.decode(.checkpointActivations, or: defaults.checkpointActivations),
+                  adversarialSteps: try container.decode(.adversarialSteps, or: defaults.adversarialSteps),
+                  adversarialLearningRate: try container.decode(.adversarialLearningRate, or: defaults.adversarialLearningRate),
                   seed: try container.decode(.seed, or: defaults.seed))
     }
 
@@ -325,6 +337,8 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         try ConfigRules.atLeast(2, denoiseSteps, "denoise_steps")
         try ConfigRules.finite(partialDenoiseGuidance, "partial_denoise_guidance", atLeast: 0)
         try ConfigRules.atLeast(1, batchSize, "batch_size")
+        try ConfigRules.atLeast(0, adversarialSteps, "adversarial_steps")
+        try ConfigRules.positive(adversarialLearningRate, "adversarial_learning_rate")
         if let resolution { try ConfigRules.imageSide(resolution, "resolution") }
         if let dynamicResolution {
             try ConfigRules.check(resolution == nil, "dynamic_resolution",

@@ -261,25 +261,19 @@ public struct TestbedEmbeddingAttack: Sendable {
                              gates: [Float], baseLatents: Tensor) -> PromptConditioning {
         let start = base.encode(prompt: prompt)
         guard iterations > 0, let schedule = try? Diffusion.TrainingSchedule(config: base.scheduler) else { return start }
-        let shape = start.context.shape
-        var values = [start.context.toArray()]
-        var optimizer = Optimizer(kind: .adam, weightDecay: 0, parameters: values)
         var draws = TestbedGenerator(seed: seed)
         var noise = TorchGenerator(seed: seed)
         let gateTensor = Tensor(gates, shape: [1, gates.count])
-        for _ in 0..<iterations {
+        let context = ConditioningSearch(iterations: iterations, learningRate: learningRate).run(from: start.context) { context in
             let t = Int(draws.next() % UInt64(schedule.count))
             let alphaBar = schedule.alphasCumprod[t]
             let epsilon = Tensor(noise.randn(count: baseLatents.elementCount), shape: baseLatents.shape)
             let noised = baseLatents * alphaBar.squareRoot() + epsilon * (1 - alphaBar).squareRoot()
             let wanted = base.unet(noised, timesteps: [Float(t)], context: start.context, added: nil, gates: nil)
-            let context = Tensor(values[0], shape: shape).requiringGradient()
             let predicted = attacked.unet(noised, timesteps: [Float(t)], context: context, added: nil, gates: gateTensor)
             let difference = predicted - wanted
-            let loss = (difference * difference).mean()
-            let gradient = loss.gradients(withRespectTo: [context]).map { $0.toArray() }
-            optimizer.update(&values, gradients: gradient, learningRate: learningRate)
+            return (difference * difference).mean()
         }
-        return PromptConditioning(context: Tensor(values[0], shape: shape), pooled: nil)
+        return PromptConditioning(context: context, pooled: nil)
     }
 }

@@ -8,6 +8,8 @@ import Foundation
 /// 3. ONE frozen batched call over [positive, neutral, anchors];
 /// 4. ONE call with the membrane on and gradients over [target, anchors];
 /// 5. loss = MSE(ε′_t, ε_n − η(ε_p − ε_n)) + λ·MSE(ε′_a, ε_a); backward into the membrane's factors only.
+/// With `adversarial_steps` (robust training, after AdvUnlearn), step 4 first searches for a conditioning c_adv
+/// with which the membrane-on model predicts ε_p again, and erases it too: ε′ over [target, c_adv, anchors].
 /// Text embeddings of the config's prompts are computed once (the text encoders are frozen, so this is exact).
 public struct MembraneTrainer: Sendable {
     public let config: TrainingConfig
@@ -154,19 +156,36 @@ public struct MembraneTrainer: Sendable {
         let neutral = frozen.narrowed(axis: 0, start: batch, length: batch)
         let eraseTarget = neutral - (positive - neutral) * Float(entry.eraseGuidance)
 
-        // Membrane on, with gradients: ε′_t and ε′_a in one call.
+        // Robust training: the conditioning that brings ε_p back past the membrane as it is now.
+        var erased = [prompts.target]
+        if config.train.adversarialSteps > 0 {
+            let search = ConditioningSearch(iterations: config.train.adversarialSteps,
+                                            learningRate: Float(config.train.adversarialLearningRate))
+            let found = search.run(from: prompts.target.context) { context in
+                let recovered = predict(membraneOn, latents: latents, timestep: timestep,
+                                        prompts: [PromptConditioning(context: context, pooled: prompts.target.pooled)],
+                                        size: size, gates: true)
+                let difference = recovered - positive
+                return (difference * difference).mean()
+            }
+            erased.append(PromptConditioning(context: found, pooled: prompts.target.pooled))
+        }
+
+        // Membrane on, with gradients: ε′ for the erased conditionings and the anchors in one call.
         let (adapters, leaves) = weights.adapters(trainable: true)
         var trained = try models.unet.attaching(adapters)
         trained.checkpointsActivations = config.train.checkpointActivations
-        let adapted = predict(trained, latents: latents, timestep: timestep, prompts: [prompts.target] + anchors,
+        let adapted = predict(trained, latents: latents, timestep: timestep, prompts: erased + anchors,
                               size: size, gates: true)
-        let eraseDifference = adapted.narrowed(axis: 0, start: 0, length: batch) - eraseTarget
+        let erasedCount = erased.count * batch
+        let eraseDifference = adapted.narrowed(axis: 0, start: 0, length: erasedCount)
+            - Tensor.concat(Array(repeating: eraseTarget, count: erased.count), axis: 0)
         let eraseLoss = (eraseDifference * eraseDifference).mean()
         var loss = eraseLoss
         var anchorLoss: Float = 0
         if !anchors.isEmpty {
             let count = anchors.count * batch
-            let difference = adapted.narrowed(axis: 0, start: batch, length: count)
+            let difference = adapted.narrowed(axis: 0, start: erasedCount, length: count)
                 - frozen.narrowed(axis: 0, start: 2 * batch, length: count)
             let anchorTerm = (difference * difference).mean()
             anchorLoss = anchorTerm.scalarValue

@@ -125,6 +125,8 @@ public struct ConfigField {
             optionalValue(["train", "dynamic_resolution"], \.train.dynamicResolution),
             choice(["train", "precision"], \.train.precision),
             value(["train", "checkpoint_activations"], \.train.checkpointActivations),
+            value(["train", "adversarial_steps"], \.train.adversarialSteps),
+            value(["train", "adversarial_learning_rate"], \.train.adversarialLearningRate),
             value(["train", "seed"], \.train.seed),
             text(["save", "output"], \.save.output),
             value(["save", "every"], \.save.every),

@@ -91,6 +91,26 @@ import Testing
         #expect(throws: TrainingError.self) { try other.run(outputs: outputs, resume: true) }
     }
 
+    /// adversarial_steps: each step also erases the conditioning a search finds against the current membrane; the
+    /// search has no randomness of its own, so runs repeat exactly (and resume as the plain objective does).
+    @Test func robustTrainingTakesAnotherPathAndRepeatsExactly() throws {
+        let models = try Self.load(Self.sd1)
+        var config = Self.config(Self.sd1, iterations: 4)
+        var plain = try MembraneTrainer(config: config, models: models)
+        config.train.adversarialSteps = 3
+        config.train.adversarialLearningRate = 0.2
+        var robust = try MembraneTrainer(config: config, models: models)
+        var again = try MembraneTrainer(config: config, models: models)
+        for _ in 0..<4 {
+            _ = try plain.step()
+            let result = try robust.step()
+            #expect(result.loss.isFinite && result.gradientNorm > 0)
+            _ = try again.step()
+        }
+        #expect(robust.state == again.state)
+        #expect(robust.state.weights != plain.state.weights)
+    }
+
     /// `anchor_prompts` replace the sampler's pool: every anchor drawn is one of those prompts' embeddings, as the
     /// frozen text encoder gives them (SDXL: pooled part included), and all of them come up.
     @Test(arguments: [sd1, sdxl])
