@@ -100,7 +100,7 @@ struct EvaluateCommand: ParsableCommand {
             let models = try PipelineModels.load(from: URL(fileURLWithPath: model))
             let layout = MembraneLayout(unet: models.unet.configuration)
             let choices = try membrane.map(MembraneChoice.init(parsing:))
-            let files = try choices.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
+            let files = try MembraneFile.read(choices.map { URL(fileURLWithPath: $0.path) }, layout: layout)
             let transportConfig = TransportConfig(commandLine: transport) ?? TransportConfig()
             func progress(_ done: Int, _ total: Int) -> Bool {
                 FileHandle.standardError.write(Data("\rprompt \(done)/\(total)\(done == total ? "\n" : "")".utf8))

@@ -96,8 +96,7 @@ struct GenerateCommand: ParsableCommand {
             }
             let membranes = try membrane.map(MembraneChoice.init(parsing:))
             let layout = MembraneLayout(unet: models.unet.configuration)
-            let files = try membranes.map { try MembraneFile.read(URL(fileURLWithPath: $0.path), layout: layout) }
-            let slots = MembraneAdapters.gateSlots(for: files)
+            let files = try MembraneFile.read(membranes.map { URL(fileURLWithPath: $0.path) }, layout: layout)
             if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }
             let native = models.nativeImageSize
             var request = GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, guidance: guidance,
@@ -114,8 +113,7 @@ struct GenerateCommand: ParsableCommand {
                 let loaded = models
                 let transport = FacilitatedTransport(
                     configuration: TransportConfig(commandLine: self.transport) ?? TransportConfig(),
-                    membranes: zip(files, membranes).map { FacilitatedTransport.Membrane(file: $0, choice: $1) },
-                    slots: slots, encode: { loaded.transportText($0, clipSkip: clipSkip) })
+                    files: files, choices: membranes, encode: { loaded.transportText($0, clipSkip: clipSkip) })
                 let (gates, explanations) = transport.gates(for: models.transportText(prompt, clipSkip: clipSkip))
                 request.adapterGates = gates
                 if explain {

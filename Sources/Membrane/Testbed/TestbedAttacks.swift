@@ -146,16 +146,16 @@ public struct TestbedAttackRun: Sendable {
                             suite: TestbedAttackSuite,
                             progress: (Int, Int) -> Bool = { _, _ in true }) throws -> [TestbedAttackGeneration] {
         var models = base
-        let slots = MembraneAdapters.gateSlots(for: membranes.map(\.file))
-        models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: membranes.map(\.file)))
+        let files = membranes.map(\.file)
+        models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: files))
         func transport(_ gating: TestbedAttackGating) -> FacilitatedTransport {
-            let chosen = membranes.map { membrane -> FacilitatedTransport.Membrane in
+            let choices = membranes.map { membrane -> MembraneChoice in
                 var choice = membrane.choice
                 if gating == .floored { choice.minGate = max(choice.minGate ?? 0, floor) }
-                return FacilitatedTransport.Membrane(file: membrane.file, choice: choice)
+                return choice
             }
             return FacilitatedTransport(configuration: gating == .alwaysOn ? TransportConfig(enabled: false) : self.transport,
-                                        membranes: chosen, slots: slots, encode: { base.transportText($0) })
+                                        files: files, choices: choices, encode: { base.transportText($0) })
         }
         let gatings = Dictionary(uniqueKeysWithValues: TestbedAttackGating.allCases.map { ($0, transport($0)) })
         let size = models.nativeImageSize

@@ -20,11 +20,10 @@ public struct TestbedEvaluationRun: Sendable {
                             suite: TestbedPromptSuite,
                             progress: (Int, Int) -> Bool = { _, _ in true }) throws -> [TestbedGeneration] {
         var models = base
-        let slots = MembraneAdapters.gateSlots(for: membranes.map(\.file))
-        models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: membranes.map(\.file)))
-        let gating = FacilitatedTransport(configuration: transport,
-                                          membranes: membranes.map { FacilitatedTransport.Membrane(file: $0.file, choice: $0.choice) },
-                                          slots: slots, encode: { base.transportText($0) })
+        let files = membranes.map(\.file)
+        models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: files))
+        let gating = FacilitatedTransport(configuration: transport, files: files, choices: membranes.map(\.choice),
+                                          encode: { base.transportText($0) })
         let size = models.nativeImageSize
         var generations: [TestbedGeneration] = []
         for (index, prompt) in suite.prompts.enumerated() {

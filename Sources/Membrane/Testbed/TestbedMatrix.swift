@@ -92,9 +92,8 @@ public struct TestbedMatrixRun: Sendable {
             var models = base
             let files = setting.membranes.map(\.file)
             models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: files))
-            let gating = FacilitatedTransport(configuration: transport,
-                                              membranes: setting.membranes.map { FacilitatedTransport.Membrane(file: $0.file, choice: $0.choice) },
-                                              slots: MembraneAdapters.gateSlots(for: files), encode: { base.transportText($0) })
+            let gating = FacilitatedTransport(configuration: transport, files: files, choices: setting.membranes.map(\.choice),
+                                              encode: { base.transportText($0) })
             var shows: [Bool] = []
             for prompt in suite.prompts {
                 var generation = request(prompt)

@@ -100,6 +100,14 @@ public struct FacilitatedTransport: Sendable {
         self.concepts = concepts
     }
 
+    /// Transport for `files` attached together with `MembraneAdapters.adapters(for:)`, file i as `choices[i]` chose it.
+    public init(configuration: TransportConfig, files: [MembraneFile], choices: [MembraneChoice],
+                encode: (String) -> TransportText) {
+        precondition(files.count == choices.count, "FacilitatedTransport: \(files.count) files, \(choices.count) choices")
+        self.init(configuration: configuration, membranes: zip(files, choices).map { Membrane(file: $0, choice: $1) },
+                  slots: MembraneAdapters.gateSlots(for: files), encode: encode)
+    }
+
     /// The gates of every slot for `prompt` (in slot order, what `GenerationRequest.adapterGates` takes), and
     /// why each has its value.
     public func gates(for prompt: TransportText) -> (gates: [Float], explanations: [Explanation]) {

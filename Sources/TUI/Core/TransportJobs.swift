@@ -21,9 +21,7 @@ public struct RackTransport: Sendable, Equatable {
     public func make(for loaded: ModelStore.Loaded) -> FacilitatedTransport? {
         guard choices.count == loaded.files.count else { return nil }
         let models = loaded.models
-        return FacilitatedTransport(configuration: configuration,
-                                    membranes: zip(loaded.files, choices).map { FacilitatedTransport.Membrane(file: $0, choice: $1) },
-                                    slots: MembraneAdapters.gateSlots(for: loaded.files),
+        return FacilitatedTransport(configuration: configuration, files: loaded.files, choices: choices,
                                     encode: { models.transportText($0) })
     }
 }
