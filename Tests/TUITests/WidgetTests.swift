@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TUI
 
@@ -126,5 +127,17 @@ struct WidgetTests {
         #expect(book.scrollBack == 2)
         book.follow()
         #expect(book.scrollBack == 0)
+    }
+
+    @Test("log times are local, on a 24-hour clock")
+    func logTimes() throws {
+        let evening = try #require(Calendar.current.date(from: DateComponents(year: 2026, month: 12, day: 2, hour: 18,
+                                                                              minute: 22, second: 9)))
+        #expect(LogView.stamp(evening) == "18:22:09")
+        var s = surface(30, 1)
+        var book = LogBook()
+        book.append(LogEntry(.info, "late", time: evening))
+        LogView(book: book).draw(on: &s)
+        #expect(s.buffer.lines[0].hasPrefix("18:22:09 late"))
     }
 }

@@ -43,8 +43,11 @@ public struct LogView: Widget {
 
     public init(book: LogBook) { self.book = book }
 
-    static let timeFormat: Date.FormatStyle = .dateTime.hour(.twoDigits(amPM: .omitted)).minute(.twoDigits)
-        .second(.twoDigits)
+    /// "18:22:29": local time on a 24-hour clock (a 12-hour stamp without AM/PM showed 18:22 as 06:22).
+    static func stamp(_ time: Date) -> String {
+        let parts = Calendar.current.dateComponents([.hour, .minute, .second], from: time)
+        return String(format: "%02d:%02d:%02d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
+    }
 
     public func draw(on surface: inout Surface) {
         guard surface.height > 0 else { return }
@@ -56,7 +59,7 @@ public struct LogView: Widget {
             case .warning: .warning
             case .error: .error
             }
-            let stamp = entry.time.formatted(LogView.timeFormat)
+            let stamp = LogView.stamp(entry.time)
             let next = surface.write(stamp + " ", x: 0, y: row, role: .muted)
             surface.write(entry.message, x: next, y: row, role: role)
         }
