@@ -32,8 +32,8 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "The task: testbed, matrix or attack.")
     var task = "testbed"
 
-    @Option(help: "The model (default: the shipped testbed model).")
-    var model = "models/testbed"
+    @Option(help: "The model (default: the testbed model shipped in models/testbed).")
+    var model: String?
 
     @Option(name: .long, help: ArgumentHelp("A membrane to evaluate; repeatable (they act together).", valueName: "path[:weight[:min_gate]]"))
     var membrane: [String] = []
@@ -97,7 +97,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let models = try PipelineModels.load(from: URL(fileURLWithPath: model))
+            let models = try PipelineModels.load(from: URL(fileURLWithPath: try TUICommand.modelOrShippedTestbed(model)))
             let layout = MembraneLayout(unet: models.unet.configuration)
             let choices = try membrane.map(MembraneChoice.init(parsing:))
             let files = try MembraneFile.read(choices.map { URL(fileURLWithPath: $0.path) }, layout: layout)

@@ -86,9 +86,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let model = model ?? TUICommand.shippedTestbedModel()?.path else {
-                throw ValidationError("--model: give a model (no shipped testbed model was found in models/testbed)")
-            }
+            let model = try TUICommand.modelOrShippedTestbed(model)
             var models = try PipelineModels.load(from: URL(fileURLWithPath: model),
                                                  configFolder: config.map { URL(fileURLWithPath: $0) }, variant: variant)
             if !models.unusedTensors.isEmpty {

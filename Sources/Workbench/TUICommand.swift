@@ -72,4 +72,12 @@ struct TUICommand: ParsableCommand {
             FileManager.default.fileExists(atPath: $0.appendingPathComponent("model_index.json").path)
         }
     }
+
+    /// The model a command runs on: `given`, else the shipped testbed model — the same lookup the workbench makes.
+    static func modelOrShippedTestbed(_ given: String?) throws -> String {
+        guard let path = given ?? shippedTestbedModel()?.path else {
+            throw ValidationError("--model: give a model (no shipped testbed model was found in models/testbed)")
+        }
+        return path
+    }
 }

@@ -91,8 +91,8 @@ struct TestbedMeasureCommand: ParsableCommand {
         commandName: "measure",
         abstract: "Generate from world captions (DDIM 20, guidance 7.5) and report how often the detectors find the prompted colour and shape.")
 
-    @Option(help: "A testbed model folder.")
-    var model = "models/testbed"
+    @Option(help: "A testbed model folder (default: the one shipped in models/testbed).")
+    var model: String?
 
     @Option(help: "Generations (captions of seeded world samples).")
     var count = 48
@@ -104,7 +104,7 @@ struct TestbedMeasureCommand: ParsableCommand {
         try reportingErrors {
             guard count > 0 else { throw ValidationError("testbed measure: --count must be positive") }
             ComputeEnvironment.setThreadCount(threads)
-            try Self.report(model: model, count: count)
+            try Self.report(model: try TUICommand.modelOrShippedTestbed(model), count: count)
         }
     }
 
