@@ -1,6 +1,5 @@
 import Diffusion
 import Foundation
-import Synchronization
 
 /// One adapted layer: ΔW = (α / r) · U · D, with D (`down`, r × in) and U (`up`, out × r) row-major.
 public struct MembraneLayer: Sendable, Equatable {
@@ -75,16 +74,10 @@ public struct MembraneFile: Sendable {
 
     // MARK: Reading
 
-    /// Reads several files, two at a time on a 2-core machine: decoding and checking a hundred SDXL membranes is
-    /// a gigabyte of fresh memory to fault in, which parallelises. The error of the first failing file (in the
-    /// given order) is thrown.
+    /// Reads several files concurrently (decoding and checking a hundred SDXL membranes is a gigabyte of fresh
+    /// memory to fault in); the error of the first failing file in the given order is thrown.
     public static func read(_ urls: [URL], layout: MembraneLayout? = nil) throws -> [MembraneFile] {
-        let results = Mutex([Result<MembraneFile, any Error>?](repeating: nil, count: urls.count))
-        DispatchQueue.concurrentPerform(iterations: urls.count) { index in
-            let result = Result { try read(urls[index], layout: layout) }
-            results.withLock { $0[index] = result }
-        }
-        return try results.withLock { $0 }.map { try $0!.get() }
+        try urls.concurrentMap { try read($0, layout: layout) }
     }
 
     /// Reads a membrane file, or a kohya/research-code LoRA of the same shape, checking every tensor against

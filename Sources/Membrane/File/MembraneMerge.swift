@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Combining membranes (METHOD.md §4): exact concatenation along the rank, and optional SVD compression.
 public enum MembraneMerge {
@@ -30,17 +29,14 @@ public enum MembraneMerge {
         }
         let shapes = found
 
-        // Layers are independent: two at a time, since filling a gigabyte of new arrays (100 SDXL membranes) is
-        // mostly the kernel handing out fresh pages, which runs on both cores.
+        // Layers are independent: built concurrently, since filling a gigabyte of new arrays (100 SDXL membranes)
+        // is mostly the kernel handing out fresh pages, which runs on every core.
         let paths = shapes.keys.sorted()
-        let built = Mutex([MembraneLayer?](repeating: nil, count: paths.count))
-        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
-            let shape = shapes[paths[index]]!
-            let layer = concatenatedLayer(paths[index], inputs: inputs, offsets: offsets,
-                                          inFeatures: shape.inFeatures, outFeatures: shape.outFeatures)
-            built.withLock { $0[index] = layer }
+        let built = try paths.concurrentMap { path in
+            concatenatedLayer(path, inputs: inputs, offsets: offsets,
+                              inFeatures: shapes[path]!.inFeatures, outFeatures: shapes[path]!.outFeatures)
         }
-        let layers = Dictionary(uniqueKeysWithValues: zip(paths, built.withLock { $0 }.map { $0! }))
+        let layers = Dictionary(uniqueKeysWithValues: zip(paths, built))
         var concepts: [MembraneConcept] = []
         for (i, input) in inputs.enumerated() {
             for concept in input.file.concepts {
