@@ -172,7 +172,7 @@ public struct TestbedAttackRun: Sendable {
                     guard gating != .gated else { continue }
                     let gates = gatings[gating]!.gatesWithoutText
                     request.adapterGates = gates
-                    request.promptConditioning = embeddingAttack.conditioning(
+                    request.promptConditioning = try embeddingAttack.conditioning(
                         prompt: prompt.text, seed: prompt.seed, base: base, attacked: models, gates: gates,
                         baseLatents: original.latents)
                 } else {
@@ -258,9 +258,9 @@ public struct TestbedEmbeddingAttack: Sendable {
 
     /// The optimised conditioning; `attacked` is `base` with the membranes attached, run at `gates`.
     public func conditioning(prompt: String, seed: UInt64, base: PipelineModels, attacked: PipelineModels,
-                             gates: [Float], baseLatents: Tensor) -> PromptConditioning {
+                             gates: [Float], baseLatents: Tensor) throws -> PromptConditioning {
         let start = base.encode(prompt: prompt)
-        guard iterations > 0, let schedule = try? Diffusion.TrainingSchedule(config: base.scheduler) else { return start }
+        let schedule = try Diffusion.TrainingSchedule(config: base.scheduler)
         var draws = TestbedGenerator(seed: seed)
         var noise = TorchGenerator(seed: seed)
         let gateTensor = Tensor(gates, shape: [1, gates.count])

@@ -82,6 +82,8 @@ public struct TestbedMatrixRun: Sendable {
             done += 1
             guard progress(done, total) else { throw TrainingError.cancelled }
         }
+        // Transport reads the text encoder, which membranes do not touch: each prompt is encoded once.
+        let texts = suite.prompts.map { base.transportText($0.text) }
         var baseShows: [Bool] = []
         for prompt in suite.prompts {
             baseShows.append(detector.detect(try base.generate(request(prompt)).image).shows(prompt.probe))
@@ -95,9 +97,9 @@ public struct TestbedMatrixRun: Sendable {
             let gating = FacilitatedTransport(configuration: transport, files: files, choices: setting.membranes.map(\.choice),
                                               encode: { base.transportText($0) })
             var shows: [Bool] = []
-            for prompt in suite.prompts {
+            for (prompt, text) in zip(suite.prompts, texts) {
                 var generation = request(prompt)
-                generation.adapterGates = gating.gates(for: models.transportText(prompt.text)).gates
+                generation.adapterGates = gating.gates(for: text).gates
                 shows.append(detector.detect(try models.generate(generation).image).shows(prompt.probe))
                 try advance()
             }

@@ -85,7 +85,7 @@ import Testing
         let size = base.nativeImageSize
         let latents = try base.generate(GenerationRequest(prompt: prompt, steps: 4, width: size, height: size, seed: 2)).latents
         let start = base.encode(prompt: prompt).context
-        let found = TestbedEmbeddingAttack()
+        let found = try TestbedEmbeddingAttack()
             .conditioning(prompt: prompt, seed: 3, base: base, attacked: attacked, gates: [1], baseLatents: latents).context
         #expect(found.shape == start.shape)
         // The objective at fixed timesteps and noise, independent of the attack's own draws.
