@@ -74,8 +74,9 @@ public enum WorkbenchLauncher {
         signalSources.forEach { $0.cancel() }
         terminal.close()
         // Background work ends before the process does: a training run stops at a checkpoint, and no engine thread
-        // (they run at nice 10) is left inside OpenBLAS while exit() runs its destructors — the suspected reason the
-        // workbench once stayed alive 25 s after q on a loaded machine. Ctrl-C during the wait leaves at once.
+        // (they run at nice 10) is left inside OpenBLAS while exit() runs its destructors — with one still training
+        // there, the process never left after q (TmuxTests' quit-while-training test, before this wait). Ctrl-C
+        // during the wait leaves at once.
         for number in [SIGINT, SIGTERM, SIGHUP] { signal(number, SIG_DFL) }
         if !cancelled.waitForEnd(upTo: .milliseconds(500)) {
             FileHandle.standardError.write(Data("spm-workbench: stopping background work (a training run saves its checkpoint; Ctrl-C leaves without it) …\n".utf8))
