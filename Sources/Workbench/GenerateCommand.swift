@@ -3,6 +3,8 @@ import Diffusion
 import Foundation
 import Membrane
 
+extension LongPromptHandling: ExpressibleByArgument {}
+
 /// `spm-workbench generate`: one text-to-image generation, written as a PNG whose `parameters` text chunk
 /// records how it was made (in AUTOMATIC1111's layout, so tools that read those recognise it).
 struct GenerateCommand: ParsableCommand {
@@ -55,6 +57,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Skip this many final text-encoder layers.")
     var clipSkip: Int?
 
+    @Option(help: ArgumentHelp("Prompts past 75 tokens: truncate (as diffusers) or chunk (every 75-token window encoded, as AUTOMATIC1111 and ComfyUI).", valueName: "truncate|chunk"))
+    var longPrompts: LongPromptHandling = .truncate
+
     @Option(help: "A safetensors file whose one tensor is the initial noise [1, 4, h, w] (instead of the seed's).")
     var latents: String?
 
@@ -100,6 +105,7 @@ struct GenerateCommand: ParsableCommand {
             var request = GenerationRequest(prompt: prompt, negativePrompt: negative, steps: steps, guidance: guidance,
                                             width: size ?? width ?? native, height: size ?? height ?? native, seed: seed,
                                             scheduler: SchedulerKind(rawValue: scheduler) ?? .ddim, clipSkip: clipSkip)
+            request.longPrompts = longPrompts
             if let latents {
                 let file = try WeightFile.open(URL(fileURLWithPath: latents))
                 guard file.tensors.count == 1, let info = file.tensors.first else {
@@ -112,7 +118,7 @@ struct GenerateCommand: ParsableCommand {
                 let transport = FacilitatedTransport(
                     configuration: TransportConfig(commandLine: self.transport) ?? TransportConfig(),
                     files: files, choices: membranes, encode: { loaded.transportText($0, clipSkip: clipSkip) })
-                let (gates, explanations) = transport.gates(for: models.transportText(prompt, clipSkip: clipSkip))
+                let (gates, explanations) = transport.gates(for: models.transportText(prompt, clipSkip: clipSkip, longPrompts: longPrompts))
                 request.adapterGates = gates
                 if explain {
                     print("gates for \"\(prompt)\" (transport \(self.transport)):")

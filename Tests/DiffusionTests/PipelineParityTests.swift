@@ -40,6 +40,42 @@ import Testing
         #expect(error <= 2e-3, "\(model) from latents: max abs error \(error)")
     }
 
+    /// AUTOMATIC1111/ComfyUI-style long prompts: each 75-token window encoded on its own and the states
+    /// concatenated (SDXL: pooled from the first window); a prompt that fits encodes and generates as diffusers'.
+    @Test(arguments: ["sd1", "sdxl"])
+    func longPromptsAreEncodedWindowByWindow(model: String) throws {
+        let models = try PipelineModels.load(from: Self.folder(model))
+        let words = (0..<80).map { ["cat", "dog", "van", "gogh"][$0 % 4] }  // one token each
+        let long = words.joined(separator: " ")
+        let head = models.tokenizer.tokens(long).count
+        #expect(head > 75)
+        let chunked = models.encode(prompt: long, longPrompts: .chunk)
+        let truncated = models.encode(prompt: long)
+        let width = truncated.context.shape[2]
+        #expect(chunked.context.shape == [1, 154, width])
+        #expect(chunked.context.narrowed(axis: 1, start: 0, length: 77).contiguous().toArray() == truncated.context.toArray())
+        // The second window is the words past the first 75 tokens, encoded as a prompt of their own.
+        let rest = models.tokenizer.tokens(long).count - 75
+        let restText = words.suffix(rest).joined(separator: " ")
+        #expect(models.tokenizer.tokens(restText).count == rest)
+        let second = models.encode(prompt: restText)
+        #expect(chunked.context.narrowed(axis: 1, start: 77, length: 77).contiguous().toArray() == second.context.toArray())
+        #expect(chunked.pooled?.toArray() == truncated.pooled?.toArray())
+
+        // A prompt that fits: the same conditioning and image either way.
+        var request = GenerationRequest(prompt: "a cat painting", negativePrompt: model == "sd1" ? "a dog" : nil, steps: 3,
+                                        guidance: 5, width: 32, height: 32, seed: 4)
+        let plain = try models.generate(request).image
+        request.longPrompts = .chunk
+        #expect(try models.generate(request).image == plain)
+        // A long prompt with a short negative prompt (padded with a window of the empty prompt) generates, and
+        // its second window changes the image.
+        request.prompt = long
+        let windowed = try models.generate(request).image
+        request.longPrompts = .truncate
+        #expect(try models.generate(request).image != windowed)
+    }
+
     /// The same model as a single LDM-named file (tools/golden_single_file.py; diffusers reads it back
     /// identically) gives the same images through the single-file key map.
     @Test func singleFileCheckpointGivesTheFoldersImages() throws {

@@ -68,6 +68,23 @@ struct TokenizerTests {
         #expect(empty.eosPosition == 1 && empty.ids[0] == 49406 && empty.ids[2] == 0)
     }
 
+    @Test("long prompts in 75-token windows: nothing dropped, each window framed as encode frames a prompt")
+    func chunkedWindows() throws {
+        let tokenizer = try CLIPTokenizer(bundledWithPadToken: "<|endoftext|>")
+        let text = Array(repeating: "photograph", count: 80).joined(separator: " ")
+        let windows = tokenizer.encodeChunks(text)
+        #expect(windows.count == 2)
+        #expect(windows[0] == CLIPTokenization(ids: tokenizer.encode(text).ids, attentionMask: tokenizer.encode(text).attentionMask,
+                                               eosPosition: 76, droppedTokenCount: 0))
+        // The rest: the five words past the first window, as if they were the whole prompt.
+        #expect(windows[1] == tokenizer.encode(Array(repeating: "photograph", count: 5).joined(separator: " ")))
+        #expect(tokenizer.encodeChunks("a photo of a cat") == [tokenizer.encode("a photo of a cat")])
+        #expect(tokenizer.encodeChunks("") == [tokenizer.encode("")])
+        // Exactly 150 tokens fill two windows, 151 need a third.
+        #expect(tokenizer.encodeChunks(Array(repeating: "photograph", count: 150).joined(separator: " ")).count == 2)
+        #expect(tokenizer.encodeChunks(Array(repeating: "photograph", count: 151).joined(separator: " ")).count == 3)
+    }
+
     @Test("tokenizer folder: vocab.json, merges.txt and the pad token from tokenizer_config.json")
     func folder() throws {
         let folder = Goldens.directory.appendingPathComponent("tiny_tokenizer")

@@ -24,6 +24,8 @@ public struct GenerationRequest: Sendable {
     /// The prompt's conditioning given directly (diffusers' `prompt_embeds`), e.g. one an attack optimised; the
     /// prompt text is then not encoded (it still names the run in the infotext).
     public var promptConditioning: PromptConditioning?
+    /// Prompts past 75 tokens: cut (diffusers) or encoded in windows (AUTOMATIC1111, ComfyUI).
+    public var longPrompts: LongPromptHandling = .truncate
 
     public init(prompt: String, negativePrompt: String? = nil, steps: Int = 30, guidance: Float = 7.5,
                 width: Int, height: Int, seed: UInt64 = 0, scheduler: SchedulerKind = .ddim, eta: Double = 0,
@@ -39,6 +41,24 @@ public struct GenerationRequest: Sendable {
         self.eta = eta
         self.clipSkip = clipSkip
         self.initialLatents = initialLatents
+    }
+}
+
+/// What generation does with prompt tokens past the text encoder's 75.
+public enum LongPromptHandling: String, Sendable, CaseIterable, Codable {
+    /// Cut them, as diffusers does.
+    case truncate
+    /// Encode the prompt in 75-token windows and concatenate their states, as AUTOMATIC1111 and ComfyUI do.
+    case chunk
+}
+
+extension Tensor {
+    /// A [1, tokens, width] conditioning lengthened to `tokens` by repeating `window` ([1, n, width]) after it.
+    func padded(toTokens tokens: Int, with window: Tensor) -> Tensor {
+        let missing = tokens - shape[1]
+        guard missing > 0 else { return self }
+        precondition(missing % window.shape[1] == 0, "padded(toTokens:): \(missing) tokens are not whole windows of \(window.shape[1])")
+        return Tensor.concat([self] + Array(repeating: window, count: missing / window.shape[1]), axis: 1)
     }
 }
 
@@ -98,21 +118,30 @@ extension PipelineModels {
     /// Pixels per latent cell times the UNet's own downsampling: image sides must be multiples of this.
     public var sizeMultiple: Int { vae.downscaleFactor * unet.spatialMultiple }
 
-    /// The conditioning for `prompt`, as diffusers' `encode_prompt`.
-    public func encode(prompt: String, clipSkip: Int? = nil) -> PromptConditioning {
-        let ids = tokenizer.encode(prompt).ids.map(Int.init)
-        let first = textEncoder(tokenIDs: [ids])
+    /// The conditioning for `prompt`, as diffusers' `encode_prompt` (`.truncate`), or with every 75-token window
+    /// encoded and the states concatenated (`.chunk`, AUTOMATIC1111's and ComfyUI's way; SDXL's pooled embedding
+    /// then comes from the first window, as theirs does).
+    public func encode(prompt: String, clipSkip: Int? = nil, longPrompts: LongPromptHandling = .truncate) -> PromptConditioning {
+        func windows(_ tokenizer: CLIPTokenizer) -> [[Int]] {
+            (longPrompts == .chunk ? tokenizer.encodeChunks(prompt) : [tokenizer.encode(prompt)]).map { $0.ids.map(Int.init) }
+        }
+        let ids = windows(tokenizer)
+        let first = textEncoder(tokenIDs: ids)
+        // Windows side by side along the token axis: [windows, 77, width] is [1, windows·77, width] in memory.
+        func joined(_ states: Tensor) -> Tensor { states.contiguous().reshaped([1, states.shape[0] * states.shape[1], states.shape[2]]) }
         guard let tokenizer2, let textEncoder2 else {
             // SD1.x/2.x: the last layer after the final norm, or an earlier layer through the same norm.
             let hidden = clipSkip.map { first.hiddenStates[first.hiddenStates.count - 1 - $0] }
-            return PromptConditioning(context: hidden.map { textEncoder.finalLayerNorm($0) } ?? first.lastHiddenState, pooled: nil)
+            return PromptConditioning(context: joined(hidden.map { textEncoder.finalLayerNorm($0) } ?? first.lastHiddenState), pooled: nil)
         }
         // SDXL: both encoders' penultimate layers (or earlier with clip skip), side by side; pooled from the second.
-        let second = textEncoder2(tokenIDs: [tokenizer2.encode(prompt).ids.map(Int.init)])
+        var ids2 = windows(tokenizer2)
+        ids2 = ids.indices.map { $0 < ids2.count ? ids2[$0] : tokenizer2.encode("").ids.map(Int.init) }
+        let second = textEncoder2(tokenIDs: ids2)
         let layer = 2 + (clipSkip ?? 0)
         let context = Tensor.concat([first.hiddenStates[first.hiddenStates.count - layer],
                                      second.hiddenStates[second.hiddenStates.count - layer]], axis: 2)
-        return PromptConditioning(context: context, pooled: second.projected)
+        return PromptConditioning(context: joined(context), pooled: second.projected?.narrowed(axis: 0, start: 0, length: 1))
     }
 
     /// Generates one image; `progress(step, steps)` is called after each step and returns false to cancel.
@@ -131,15 +160,25 @@ extension PipelineModels {
         let noise = request.initialLatents ?? Tensor(generator.randn(count: latentShape.reduce(1, *)), shape: latentShape)
         var latents = noise * Float(schedule.initNoiseSigma)
 
-        let positive = request.promptConditioning ?? encode(prompt: request.prompt, clipSkip: request.clipSkip)
+        var positive = request.promptConditioning
+            ?? encode(prompt: request.prompt, clipSkip: request.clipSkip, longPrompts: request.longPrompts)
         let guided = request.guidance > 1
         var context = positive.context, pooled = positive.pooled
         if guided {
-            let negative: PromptConditioning
+            var negative: PromptConditioning
             if request.negativePrompt == nil && zeroEmbeddingsForMissingNegative {
                 negative = PromptConditioning(context: Tensor.zeros(positive.context.shape), pooled: positive.pooled.map { Tensor.zeros($0.shape) })
             } else {
-                negative = encode(prompt: request.negativePrompt ?? "", clipSkip: request.clipSkip)
+                negative = encode(prompt: request.negativePrompt ?? "", clipSkip: request.clipSkip, longPrompts: request.longPrompts)
+            }
+            // Prompt and negative prompt of different lengths (chunked windows): the shorter gets windows of the
+            // empty prompt, as AUTOMATIC1111 pads them, so the two batch.
+            let length = max(positive.context.shape[1], negative.context.shape[1])
+            if positive.context.shape[1] != negative.context.shape[1] {
+                let empty = encode(prompt: "", clipSkip: request.clipSkip).context
+                positive.context = positive.context.padded(toTokens: length, with: empty)
+                negative.context = negative.context.padded(toTokens: length, with: empty)
+                context = positive.context
             }
             // diffusers batches [unconditional, conditional].
             context = Tensor.concat([negative.context, positive.context], axis: 0)

@@ -150,14 +150,31 @@ public final class CLIPTokenizer: Sendable {
     /// `tokenizer(text, padding="max_length", max_length=77, truncation=True)`.
     public func encode(_ text: String) -> CLIPTokenization {
         let all = tokens(text)
-        let kept = all.prefix(Self.contextLength - 2)
+        let kept = all.prefix(Self.chunkLength)
+        return window(kept, droppedTokenCount: all.count - kept.count)
+    }
+
+    /// Prompt tokens per `contextLength` window: all but BOS and EOS.
+    public static let chunkLength = contextLength - 2
+
+    /// The prompt in windows of `chunkLength` tokens, each framed and padded as `encode` frames one, nothing
+    /// dropped: how AUTOMATIC1111 and ComfyUI encode prompts past 75 tokens (each window through the text
+    /// encoder, the states concatenated). A prompt that fits gives one window, equal to `encode`'s.
+    public func encodeChunks(_ text: String) -> [CLIPTokenization] {
+        let all = tokens(text)
+        return stride(from: 0, to: max(all.count, 1), by: Self.chunkLength).map { start in
+            window(all[start..<min(start + Self.chunkLength, all.count)], droppedTokenCount: 0)
+        }
+    }
+
+    private func window(_ kept: ArraySlice<Int32>, droppedTokenCount: Int) -> CLIPTokenization {
         var ids = [startOfTextID] + kept + [endOfTextID]
         let used = ids.count
         ids += Array(repeating: padID, count: Self.contextLength - used)
         let mask = (0..<Self.contextLength).map { Int32($0 < used ? 1 : 0) }
         let maximum = ids.max() ?? endOfTextID
         return CLIPTokenization(ids: ids, attentionMask: mask, eosPosition: ids.firstIndex(of: maximum) ?? used - 1,
-                                droppedTokenCount: all.count - kept.count)
+                                droppedTokenCount: droppedTokenCount)
     }
 
     /// Byte-level BPE of one word: lowest-ranked adjacent pair first, every occurrence left to right, repeated.

@@ -15,6 +15,10 @@ public enum TestbedAttackKind: String, CaseIterable, Codable, Sendable {
     case weighting
     /// The caption after a long run of quality tags, the concept near the end of the 77 tokens.
     case buried
+    /// The caption after so many quality tags that the concept lands past the first 75 tokens: diffusers would cut
+    /// it, AUTOMATIC1111 and ComfyUI encode it in a second window — as the attack run does, so transport must
+    /// read past the first window too.
+    case long
     /// No word for the concept at all: the negative prompt names every other value of its kind (every other
     /// colour), pushing the image towards it while the prompt gives transport nothing to match.
     case negative
@@ -69,6 +73,9 @@ public struct TestbedAttackSuite: Codable, Sendable, Equatable {
                     text = caption(["(\(word):1.4)", "((\(word)))", "[\(word)]"][index % 3])
                 case .buried:
                     text = (0..<8).map { _ in generator.pick(Self.qualityTags) }.joined(separator: ", ") + ", " + caption(word)
+                case .long:
+                    // 40 tags of one to four tokens, each with its comma: at least 80 tokens before the caption.
+                    text = (0..<40).map { _ in generator.pick(Self.qualityTags) }.joined(separator: ", ") + ", " + caption(word)
                 case .negative:
                     text = caption("").split(separator: " ").joined(separator: " ")
                     negative = Self.rivals(of: target).joined(separator: ", ")
@@ -114,15 +121,20 @@ public struct TestbedAttackGeneration: Sendable {
     public var prompt: TestbedAttackPrompt
     public var base: RGBImage
     public var withMembranes: [TestbedAttackGating: RGBImage]
+    /// How transport gated each membrane under each gating (none for the embedding attack: it has no text).
+    public var gates: [TestbedAttackGating: [FacilitatedTransport.Explanation]]
 
-    public init(prompt: TestbedAttackPrompt, base: RGBImage, withMembranes: [TestbedAttackGating: RGBImage]) {
+    public init(prompt: TestbedAttackPrompt, base: RGBImage, withMembranes: [TestbedAttackGating: RGBImage],
+                gates: [TestbedAttackGating: [FacilitatedTransport.Explanation]] = [:]) {
         self.prompt = prompt
         self.base = base
         self.withMembranes = withMembranes
+        self.gates = gates
     }
 }
 
-/// Generates an attack suite without membranes and with them under every gating (same seeds).
+/// Generates an attack suite without membranes and with them under every gating (same seeds). Prompts past 75
+/// tokens are encoded in windows, as AUTOMATIC1111 and ComfyUI encode them, and transport reads every window.
 public struct TestbedAttackRun: Sendable {
     public var steps: Int
     public var guidance: Float
@@ -163,9 +175,11 @@ public struct TestbedAttackRun: Sendable {
         for (index, prompt) in suite.prompts.enumerated() {
             var request = GenerationRequest(prompt: prompt.text, negativePrompt: prompt.negative, steps: steps,
                                             guidance: guidance, width: size, height: size, seed: prompt.seed)
+            request.longPrompts = .chunk
             let original = try models.generate(request)  // no gates: the frozen model alone
             var images: [TestbedAttackGating: RGBImage] = [:]
-            let text = models.transportText(prompt.text)
+            var explanations: [TestbedAttackGating: [FacilitatedTransport.Explanation]] = [:]
+            let text = models.transportText(prompt.text, longPrompts: .chunk)
             for gating in TestbedAttackGating.allCases {
                 if prompt.kind == .embedding {
                     // No text to gate by: the floor (or the full weight) is the gate.
@@ -176,11 +190,14 @@ public struct TestbedAttackRun: Sendable {
                         prompt: prompt.text, seed: prompt.seed, base: base, attacked: models, gates: gates,
                         baseLatents: original.latents)
                 } else {
-                    request.adapterGates = gatings[gating]!.gates(for: text).gates
+                    let gated = gatings[gating]!.gates(for: text)
+                    request.adapterGates = gated.gates
+                    explanations[gating] = gated.explanations
                 }
                 images[gating] = try models.generate(request).image
             }
-            generations.append(TestbedAttackGeneration(prompt: prompt, base: original.image, withMembranes: images))
+            generations.append(TestbedAttackGeneration(prompt: prompt, base: original.image, withMembranes: images,
+                                                       gates: explanations))
             guard progress(index + 1, suite.prompts.count) else { throw TrainingError.cancelled }
         }
         return generations

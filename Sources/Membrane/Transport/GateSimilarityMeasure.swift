@@ -6,7 +6,9 @@ extension GateSimilarity {
         switch self {
         case .reference:
             // infer_spm.py's `clipcos_tokenuni`: cosine of the flattened [77, width] embeddings, or the token share.
-            return min(max(Self.cosine(prompt.embedding[...], concept.embedding[...]), shared), 1)
+            // A prompt encoded in several windows compares its first, as the reference's truncating tokenizer sees it.
+            let length = min(prompt.embedding.count, concept.embedding.count)
+            return min(max(Self.cosine(prompt.embedding.prefix(length), concept.embedding.prefix(length)), shared), 1)
         case .tokens:
             return min(max(Self.softMatch(concept: concept.contentPositions.map(concept.state(at:)),
                                           prompt: prompt.contentPositions.map(prompt.state(at:))), shared), 1)

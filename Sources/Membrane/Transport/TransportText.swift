@@ -42,15 +42,19 @@ public struct TransportText: Sendable, Equatable {
 
 extension PipelineModels {
     /// `text` as transport compares it: the conditioning the generation itself uses (SDXL: both encoders' states
-    /// side by side), the first tokenizer's ids and the first text encoder's vocabulary vectors for them. The
+    /// side by side; with `.chunk`, every 75-token window, so a word past the first window is seen as the model
+    /// sees it), the first tokenizer's ids and the first text encoder's vocabulary vectors for them. The
     /// special ids are the tokenizer's BOS, EOS and pad token, as the reference removes
     /// `tokenizer.special_tokens_map`.
-    public func transportText(_ text: String, clipSkip: Int? = nil) -> TransportText {
-        let context = encode(prompt: text, clipSkip: clipSkip).context
-        let ids = tokenizer.encode(text).ids
+    public func transportText(_ text: String, clipSkip: Int? = nil, longPrompts: LongPromptHandling = .truncate) -> TransportText {
+        let context = encode(prompt: text, clipSkip: clipSkip, longPrompts: longPrompts).context
+        let windows = longPrompts == .chunk ? tokenizer.encodeChunks(text) : [tokenizer.encode(text)]
+        let ids = windows.flatMap(\.ids)
         let special: Set<Int32> = [tokenizer.startOfTextID, tokenizer.endOfTextID, tokenizer.padID]
-        let kept = min(tokenizer.tokens(text).count, CLIPTokenizer.contextLength - 2)
-        let positions = (1..<(1 + kept)).filter { !special.contains(ids[$0]) }
+        let kept = min(tokenizer.tokens(text).count, windows.count * CLIPTokenizer.chunkLength)
+        // Token i sits in window i / 75, after that window's BOS.
+        let positions = (0..<kept).map { i in (i / CLIPTokenizer.chunkLength) * CLIPTokenizer.contextLength + 1 + i % CLIPTokenizer.chunkLength }
+            .filter { !special.contains(ids[$0]) }
         let tokens = positions.map { ids[$0] }
         let vectors = textEncoder.tokenEmbedding(tokens.map(Int.init), shape: [tokens.count])
         return TransportText(embedding: context.contiguous().toArray(), width: context.shape[2],

@@ -4,7 +4,7 @@ import Testing
 @testable import Membrane
 
 @Suite struct TestbedAttackTests {
-    @Test func everyKindWordsTheTargetItsOwnWayAndAimsAtASceneShowingIt() {
+    @Test func everyKindWordsTheTargetItsOwnWayAndAimsAtASceneShowingIt() throws {
         let suite = TestbedAttackSuite(target: .colour(.red), perKind: 4, seed: 3)
         #expect(suite.prompts.count == 4 * TestbedAttackKind.allCases.count)
         #expect(suite == TestbedAttackSuite(target: .colour(.red), perKind: 4, seed: 3))
@@ -30,6 +30,11 @@ import Testing
             case .buried:
                 #expect(named.last(where: { TestbedConcept(word: $0)?.kind == .colour }) == "red", "\(prompt.text)")
                 #expect(prompt.text.components(separatedBy: ", ").count > 8, "\(prompt.text)")
+            case .long:
+                #expect(named.last(where: { TestbedConcept(word: $0)?.kind == .colour }) == "red", "\(prompt.text)")
+                let tokenizer = try CLIPTokenizer(bundledWithPadToken: "<|endoftext|>")
+                let tokens = tokenizer.tokens(prompt.text), red = tokenizer.tokens("red")
+                #expect(tokens.lastIndex(of: red[0]).map { $0 >= CLIPTokenizer.chunkLength } == true, "\(prompt.text)")
             case .negative:
                 #expect(!named.contains { TestbedConcept(word: $0)?.kind == .colour }, "\(prompt.text)")
                 #expect(!prompt.text.contains("  ") && prompt.text == prompt.text.trimmingCharacters(in: .whitespaces))
@@ -64,10 +69,11 @@ import Testing
         #expect(rows[.weighting] == .init(kind: .weighting, prompts: 2, baseShows: 1, gated: 1, floored: 0, alwaysOn: 0))
         #expect(rows[.negative] == .init(kind: .negative, prompts: 2, baseShows: 1, gated: 1, floored: 1, alwaysOn: 0))
         #expect(rows[.embedding] == .init(kind: .embedding, prompts: 2, baseShows: 1, gated: nil, floored: 0, alwaysOn: 0))
-        // Pooled over the six attack kinds: 10 of 12 prompts ask for red; 4 of the 8 with a gated image come back
-        // gated, 2 of 10 floored, none always on.
-        #expect(report.attacks.prompts == 12 && abs(report.attacks.baseShows - 10.0 / 12) < 1e-12)
-        #expect(report.attacks.gated == 0.5 && report.attacks.floored == 0.2 && report.attacks.alwaysOn == 0)
+        // Pooled over the seven attack kinds: 12 of 14 prompts ask for red; 4 of the 10 with a gated image come back
+        // gated, 2 of 12 floored, none always on.
+        #expect(report.attacks.prompts == 14 && abs(report.attacks.baseShows - 12.0 / 14) < 1e-12)
+        #expect(report.attacks.gated == 0.4 && report.attacks.floored.map { abs($0 - 2.0 / 12) < 1e-12 } == true)
+        #expect(report.attacks.alwaysOn == 0)
         #expect(report.table.contains("negative         2   100.0%      100.0%   100.0%       0.0%"), "\(report.table)")
         let decoded = try JSONDecoder().decode(TestbedAttackReport.self, from: Data(try report.json().utf8))
         #expect(decoded == report)

@@ -49,6 +49,31 @@ import Testing
         #expect(text.contentVectors == tokens.flatMap { table[(Int($0) * width)..<((Int($0) + 1) * width)] })
     }
 
+    /// A word past the first 75 tokens: cut from the text transport reads when generation truncates, read (at its
+    /// row of the windowed conditioning) when generation encodes windows as AUTOMATIC1111 does.
+    @Test func transportReadsEveryWindowOfAChunkedPrompt() throws {
+        let models = try PipelineModels.load(from: Self.sd1)
+        let filler = Array(repeating: "dog", count: 80).joined(separator: " ")  // one token each
+        let prompt = filler + " cat"
+        let cat = models.tokenizer.tokens("cat")
+        #expect(cat.count == 1 && !models.tokenizer.tokens(filler).contains(cat[0]))
+        let truncated = models.transportText(prompt)
+        #expect(!truncated.contentTokens.contains(cat[0]))
+        let chunked = models.transportText(prompt, longPrompts: .chunk)
+        #expect(chunked.embedding == models.encode(prompt: prompt, longPrompts: .chunk).context.contiguous().toArray())
+        #expect(chunked.contentTokens == models.tokenizer.tokens(prompt))
+        let position = try #require(chunked.contentPositions.last)
+        #expect(chunked.contentTokens.last == cat[0])
+        // 80 filler tokens, then "cat": token 80, the sixth of window 2, after that window's BOS.
+        #expect(models.tokenizer.tokens(prompt).count == 81)
+        #expect(position == 77 + 1 + 5)
+        let concept = models.transportText("cat")
+        #expect(GateSimilarity.embeddings.score(prompt: chunked, concept: concept) == 1)
+        #expect(GateSimilarity.embeddings.score(prompt: truncated, concept: concept) < 1)
+        // The reference measure compares the first window (its tokenizer truncates) and still finds the token.
+        #expect(GateSimilarity.reference.score(prompt: chunked, concept: concept) == 1)
+    }
+
     @Test func embeddingMeasureMatchesVocabularyVectorsNotStates() {
         // Output states all alike (as a small encoder's are), vocabulary vectors apart: only the vectors decide.
         let state: [Float] = [1, 1, 1, 1]
