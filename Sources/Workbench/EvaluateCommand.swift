@@ -21,7 +21,8 @@ struct EvaluateCommand: ParsableCommand {
             merged file by giving both.
 
             attack: on the testbed model, prompts that try to bring the target back past the membranes — synonyms, \
-            misspellings, emphasis syntax like (red:1.4), the concept buried after quality tags, and a negative \
+            misspellings, emphasis syntax like (red:1.4), the concept buried after quality tags or pushed past the first 75 tokens \
+            (prompts are encoded in 75-token windows, as AUTOMATIC1111 and ComfyUI do), a negative \
             prompt naming every rival (every other colour) while the prompt names none — each generated without \
             membranes, then with them gated by facilitated transport, gated with every gate at least --floor, and \
             always on. Attack success: the target back in the membrane's image, among prompts whose base image \
@@ -74,6 +75,12 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON instead of a table.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write the report as a folder: index.html, report.json (every number on the page) and PNGs — each prompt's images with the gates, a heat map (matrix), the training loss. The workbench shows the newest report under out/reports.", valueName: "folder"))
+    var report: String?
+
+    @Option(help: ArgumentHelp("The training log whose loss curve the report shows (default: NAME.jsonl beside the first membrane, when there is one).", valueName: "path.jsonl"))
+    var trainingLog: String?
+
     @Option(help: ArgumentHelp("Write the before/after pairs of the prompts that name the target as a PNG: one row per prompt, the base model's image then the membrane's, enlarged 4×.", valueName: "path.png"))
     var sheet: String?
 
@@ -114,9 +121,10 @@ struct EvaluateCommand: ParsableCommand {
                     settings.append(TestbedMatrixSetting(name: "together", membranes: Array(zip(files, choices))))
                 }
                 let suite = TestbedMatrixSuite(erased: settings.flatMap(\.erased), perConcept: perConcept, seed: seed)
-                let report = try TestbedMatrixRun(steps: steps, guidance: guidance, transport: transportConfig)
+                let result = try TestbedMatrixRun(steps: steps, guidance: guidance, transport: transportConfig)
                     .report(models: models, settings: settings, suite: suite, progress: progress)
-                print(json ? try report.json() : report.table)
+                try writeReport(result.page(settings: reportSettings, lossCurve: try lossCurve()), images: [])
+                print(json ? try result.json() : result.table)
                 return
             }
             let word = target ?? files.first?.concepts.first?.name ?? ""
@@ -128,15 +136,19 @@ struct EvaluateCommand: ParsableCommand {
                 let run = TestbedAttackRun(steps: steps, guidance: guidance, transport: transportConfig, floor: floor)
                 let generations = try run.generations(models: models, membranes: Array(zip(files, choices)), suite: suite,
                                                       progress: progress)
-                let report = TestbedAttackReport(target: concept, floor: floor, generations: generations)
-                print(json ? try report.json() : report.table)
+                let result = TestbedAttackReport(target: concept, floor: floor, generations: generations)
+                let page = try result.page(generations: generations, settings: reportSettings, lossCurve: try lossCurve())
+                try writeReport(page.report, images: page.images)
+                print(json ? try result.json() : result.table)
                 return
             }
             let suite = TestbedPromptSuite(target: concept, repeats: repeats, otherCount: others, seed: seed)
             let evaluation = TestbedEvaluationRun(steps: steps, guidance: guidance, transport: transportConfig)
             let generations = try evaluation.generations(models: models, membranes: Array(zip(files, choices)),
                                                          suite: suite, progress: progress)
-            let report = try TestbedErasureReport(target: concept, generations: generations)
+            let result = try TestbedErasureReport(target: concept, generations: generations)
+            let page = try result.page(generations: generations, settings: reportSettings, lossCurve: try lossCurve())
+            try writeReport(page.report, images: page.images)
             let named = generations.filter(\.prompt.namesTarget)
             if let sheet {
                 try PNGFile.write(RGBImage.grid(named.flatMap { [$0.base, $0.withMembrane] }, columns: 2, zoom: 4, gap: 2),
@@ -147,7 +159,27 @@ struct EvaluateCommand: ParsableCommand {
                 print("\"\(generation.prompt.text)\" (seed \(generation.prompt.seed)): base | membrane")
                 print(TerminalPicture.halfBlocks([generation.base, generation.withMembrane]))
             }
-            print(json ? try report.json() : report.table)
+            print(json ? try result.json() : result.table)
         }
+    }
+
+    /// How the report was made, for its page.
+    private var reportSettings: [String] {
+        ["model: \(model ?? "the shipped testbed model")", "membranes: \(membrane.joined(separator: ", "))",
+         "transport: \(transport)", "steps: \(steps), guidance: \(guidance), suite seed: \(seed)"]
+    }
+
+    /// The loss curve of `--training-log`, or of the log beside the first membrane when there is one.
+    private func lossCurve() throws -> EvaluationReport.LossCurve? {
+        if let trainingLog { return try .read(URL(fileURLWithPath: trainingLog)) }
+        guard let first = try membrane.first.map(MembraneChoice.init(parsing:)) else { return nil }
+        let beside = URL(fileURLWithPath: first.path).deletingPathExtension().appendingPathExtension("jsonl")
+        return FileManager.default.fileExists(atPath: beside.path) ? try .read(beside) : nil
+    }
+
+    private func writeReport(_ page: EvaluationReport, images: [[RGBImage]]) throws {
+        guard let report else { return }
+        let index = try EvaluationReportWriter.write(page, images: images, to: URL(fileURLWithPath: report))
+        FileHandle.standardError.write(Data("wrote \(index.path)\n".utf8))
     }
 }

@@ -80,11 +80,14 @@ public struct TestbedGeneration: Sendable {
     public var prompt: TestbedPrompt
     public var base: RGBImage
     public var withMembrane: RGBImage
+    /// How transport gated each membrane for the prompt.
+    public var gates: [FacilitatedTransport.Explanation]
 
-    public init(prompt: TestbedPrompt, base: RGBImage, withMembrane: RGBImage) {
+    public init(prompt: TestbedPrompt, base: RGBImage, withMembrane: RGBImage, gates: [FacilitatedTransport.Explanation] = []) {
         self.prompt = prompt
         self.base = base
         self.withMembrane = withMembrane
+        self.gates = gates
     }
 }
 

@@ -30,9 +30,10 @@ public struct TestbedEvaluationRun: Sendable {
             var request = GenerationRequest(prompt: prompt.text, steps: steps, guidance: guidance, width: size,
                                             height: size, seed: prompt.seed)
             let original = try models.generate(request).image  // no gates: the frozen model alone
-            request.adapterGates = gating.gates(for: models.transportText(prompt.text)).gates
+            let (gates, explanations) = gating.gates(for: models.transportText(prompt.text))
+            request.adapterGates = gates
             let erased = try models.generate(request).image
-            generations.append(TestbedGeneration(prompt: prompt, base: original, withMembrane: erased))
+            generations.append(TestbedGeneration(prompt: prompt, base: original, withMembrane: erased, gates: explanations))
             guard progress(index + 1, suite.prompts.count) else { throw TrainingError.cancelled }
         }
         return generations
