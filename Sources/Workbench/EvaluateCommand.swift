@@ -7,7 +7,7 @@ import Membrane
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Measure erasure and preservation of membranes (tasks: testbed, matrix, attack).",
+        abstract: "Measure erasure and preservation of membranes (tasks: testbed, matrix, attack, general, artwork, i2p, coco).",
         discussion: """
             testbed: on the testbed model, generates every prompt that names the target (each synonym in each \
             caption template) and prompts that do not, each once without and once with the membranes (same seed), \
@@ -27,11 +27,56 @@ struct EvaluateCommand: ParsableCommand {
             membranes, then with them gated by facilitated transport, gated with every gate at least --floor, and \
             always on. Attack success: the target back in the membrane's image, among prompts whose base image \
             shows it.
+
+            general, artwork, i2p, coco (the SPM paper's tasks, on any model): prompts from --prompts — general: \
+            classes, one per line, each in ImageNet-style templates (--templates: one per line, {} for the class), \
+            --images-per-prompt each; artwork: a CSV with prompt, artist, evaluation_seed (case_number optional); \
+            i2p: the I2P CSV (prompt, sd_seed, sd_guidance_scale, sd_image_width, sd_image_height, categories); \
+            coco: a CSV with caption (or prompt), image_id and seed optional. Each prompt is generated without and \
+            with the membranes into --images (an image already there with the same recorded parameters is reused, \
+            so an interrupted run resumes) and scored with CLIP (--clip: a transformers CLIPModel folder or an \
+            OpenCLIP file; CLIP score against the prompt, CLIP accuracy among the classes or artists) and/or an \
+            external detector (--detector: a command that reads image paths on stdin, one per line, and prints one \
+            JSON object per image, {"path": …, "scores": {label: score}}; an image is flagged when a counted label \
+            scores at least --detector-threshold). Groups that name a membrane's concept count as erased.
             """
     )
 
-    @Option(help: "The task: testbed, matrix or attack.")
+    @Option(help: "The task: testbed, matrix, attack, general, artwork, i2p or coco.")
     var task = "testbed"
+
+    @Option(help: ArgumentHelp("general: the classes, one per line; artwork, i2p, coco: the prompt CSV.", valueName: "file"))
+    var prompts: String?
+
+    @Option(help: ArgumentHelp("general: the prompt templates, one per line, {} for the class (default: ten ImageNet-style ones).", valueName: "file"))
+    var templates: String?
+
+    @Option(help: "general: images per class and template.")
+    var imagesPerPrompt = 1
+
+    @Option(help: "Paper tasks: use only the first N prompts.")
+    var limit: Int?
+
+    @Option(help: "Paper tasks: generate every image at this square size (default: each row's size, else the model's).")
+    var size: Int?
+
+    @Option(help: ArgumentHelp("Paper tasks: where the images go, and are reused from when their parameters match (resume).", valueName: "folder"))
+    var images: String?
+
+    @Option(help: ArgumentHelp("Paper tasks: a CLIP model to score with (transformers CLIPModel folder, or an OpenCLIP .safetensors).", valueName: "path"))
+    var clip: String?
+
+    @Option(help: ArgumentHelp("Paper tasks: an external detector command (image paths on stdin, one JSON line per image out).", valueName: "command"))
+    var detector: String?
+
+    @Option(help: ArgumentHelp("A detector label that flags an image; repeatable (default: every label).", valueName: "label"))
+    var detectorLabel: [String] = []
+
+    @Option(help: "The detector score at which a label flags an image.")
+    var detectorThreshold = 0.5
+
+    @Option(help: ArgumentHelp("Paper tasks: prompts past 75 tokens truncated (diffusers) or encoded in windows (AUTOMATIC1111).", valueName: "truncate|chunk"))
+    var longPrompts: LongPromptHandling = .truncate
 
     @Option(help: "The model (default: the testbed model shipped in models/testbed).")
     var model: String?
@@ -88,8 +133,15 @@ struct EvaluateCommand: ParsableCommand {
     var show = 0
 
     func validate() throws {
-        guard ["testbed", "matrix", "attack"].contains(task) else {
-            throw ValidationError("--task \(task): expected testbed, matrix or attack")
+        guard ["testbed", "matrix", "attack"].contains(task) || PaperTask(rawValue: task) != nil else {
+            throw ValidationError("--task \(task): expected testbed, matrix, attack, general, artwork, i2p or coco")
+        }
+        if PaperTask(rawValue: task) != nil {
+            guard prompts != nil else { throw ValidationError("--task \(task) needs --prompts (the prompt file)") }
+            guard clip != nil || detector != nil else { throw ValidationError("--task \(task) needs --clip or --detector to score the images") }
+        }
+        guard imagesPerPrompt >= 1, limit.map({ $0 >= 1 }) ?? true, size.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("--images-per-prompt, --limit and --size must be at least 1")
         }
         guard perKind >= 1, perConcept >= 1 else { throw ValidationError("--per-kind and --per-concept must be at least 1") }
         guard (0...1).contains(floor) else { throw ValidationError("--floor \(floor): expected a gate between 0 and 1") }
@@ -112,6 +164,11 @@ struct EvaluateCommand: ParsableCommand {
             func progress(_ done: Int, _ total: Int) -> Bool {
                 FileHandle.standardError.write(Data("\rprompt \(done)/\(total)\(done == total ? "\n" : "")".utf8))
                 return true
+            }
+            if let paper = PaperTask(rawValue: task) {
+                try runPaperTask(paper, models: models, membranes: Array(zip(files, choices)), transport: transportConfig,
+                                 progress: progress)
+                return
             }
             if task == "matrix" {
                 var settings = zip(files, choices).map { file, choice in
@@ -161,6 +218,31 @@ struct EvaluateCommand: ParsableCommand {
             }
             print(json ? try result.json() : result.table)
         }
+    }
+
+    private func runPaperTask(_ paper: PaperTask, models: PipelineModels, membranes: [(file: MembraneFile, choice: MembraneChoice)],
+                              transport: TransportConfig, progress: (Int, Int) -> Bool) throws {
+        let templateList = try templates.map { path in
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+        }
+        let list = try paper.prompts(file: URL(fileURLWithPath: prompts ?? ""), templates: templateList ?? PaperTask.generalTemplates,
+                                     imagesPerPrompt: imagesPerPrompt, seed: seed, limit: limit)
+        let folder = URL(fileURLWithPath: images ?? "out/evaluate/\(paper.rawValue)")
+        let run = PaperTaskRun(steps: steps, guidance: guidance, transport: transport, size: size, longPrompts: longPrompts,
+                               imagesFolder: folder)
+        let generations = try run.generations(models: models, modelName: model.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "testbed",
+                                              membranes: membranes, prompts: list, progress: progress)
+        let reused = generations.map(\.reused).reduce(0, +)
+        if reused > 0 { FileHandle.standardError.write(Data("reused \(reused) images from \(folder.path)\n".utf8)) }
+        let scorer: (name: String, model: any ImageTextEmbedding)? = nil
+        let result = try PaperTaskReport(task: paper, generations: generations,
+                                         erasedConcepts: membranes.flatMap { $0.file.concepts.map(\.name) }, clip: scorer,
+                                         detector: detector.map { ExternalDetector(command: $0, labels: detectorLabel, threshold: detectorThreshold) })
+        let page = try result.page(generations: generations, settings: reportSettings + ["prompts: \(prompts ?? "")"],
+                                   lossCurve: try lossCurve())
+        try writeReport(page.report, images: page.images)
+        print(json ? try result.json() : result.table)
     }
 
     /// How the report was made, for its page.

@@ -169,6 +169,9 @@ extension TransportConfig {
     /// `--transport` values: a similarity's name, or `off` (every membrane at its full weight on every prompt).
     public static var commandLineChoices: [String] { GateSimilarity.allCases.map(\.rawValue) + ["off"] }
 
+    /// The `--transport` value that gives this config.
+    public var commandLineName: String { enabled ? similarity.rawValue : "off" }
+
     /// The config for a `--transport` value; nil for an unknown one.
     public init?(commandLine value: String) {
         if value == "off" {

@@ -205,7 +205,7 @@ public struct TestbedAttackRun: Sendable {
 }
 
 /// Attack success on the testbed: how often the target came back, per kind of attack and per gating.
-public struct TestbedAttackReport: Codable, Sendable, Equatable, TestbedReport {
+public struct TestbedAttackReport: Codable, Sendable, Equatable, TaskReport {
     public struct Row: Codable, Sendable, Equatable {
         public var kind: TestbedAttackKind
         public var prompts: Int

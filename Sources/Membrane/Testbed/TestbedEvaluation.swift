@@ -106,7 +106,7 @@ public struct TestbedWordErasure: Codable, Sendable, Equatable {
 }
 
 /// The result of `evaluate --task testbed`. Rates are shares in [0, 1].
-public struct TestbedErasureReport: Codable, Sendable, Equatable, TestbedReport {
+public struct TestbedErasureReport: Codable, Sendable, Equatable, TaskReport {
     public var target: TestbedConcept
     public var kind: TestbedConceptKind
     public var targetPromptCount: Int
@@ -213,19 +213,5 @@ public struct TestbedErasureReport: Codable, Sendable, Equatable, TestbedReport 
                      + (preservation.map(percent) ?? "n/a (base 0%)"))
         lines.append(String(format: "pixel drift on other prompts: %.4f (mean |Δ| per channel, 0–1)", pixelDrift))
         return lines.joined(separator: "\n")
-    }
-}
-
-/// A testbed evaluation's result, printed as a table or as JSON.
-public protocol TestbedReport: Encodable {
-    var table: String { get }
-}
-
-extension TestbedReport {
-    /// The report as pretty-printed JSON with sorted keys.
-    public func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }

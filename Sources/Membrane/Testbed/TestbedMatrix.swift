@@ -113,7 +113,7 @@ public struct TestbedMatrixRun: Sendable {
 
 /// Per setting and concept: the share of prompts naming the concept whose membrane image still shows it, among
 /// those whose base image does.
-public struct TestbedMatrixReport: Codable, Sendable, Equatable, TestbedReport {
+public struct TestbedMatrixReport: Codable, Sendable, Equatable, TaskReport {
     public struct Cell: Codable, Sendable, Equatable {
         public var concept: TestbedConcept
         public var erased: Bool
