@@ -67,6 +67,22 @@ import Testing
         #expect(Self.maxAbsDifference(logits, try Self.expected(outputs, "logits_per_image")) <= 1e-4)
     }
 
+    /// The same weights in OpenCLIP's naming (fused q/k/v, projections stored for x @ P), written by the golden
+    /// script, read through the mapping table: the same embeddings.
+    @Test func anOpenCLIPFileGivesTheSameModel() throws {
+        let copy = try Self.copiedFolder()
+        try FileManager.default.removeItem(at: copy.appendingPathComponent("model.safetensors"))
+        let model = try CLIPModel.load(from: copy)
+        #expect(model.unusedTensors.isEmpty, "unread: \(model.unusedTensors)")
+        let outputs = try Self.outputs()
+        let imageEmbeddings = model.imageEmbeddings(try Self.images(outputs))
+        #expect(Self.maxAbsDifference(imageEmbeddings, try Self.expected(outputs, "image_embeds")) <= 1e-4)
+        let textEmbeddings = model.textEmbeddings(Self.texts)
+        #expect(Self.maxAbsDifference(textEmbeddings, try Self.expected(outputs, "text_embeds")) <= 1e-4)
+        let logits = model.logits(imageEmbeddings: imageEmbeddings, textEmbeddings: textEmbeddings)
+        #expect(Self.maxAbsDifference(logits, try Self.expected(outputs, "logits_per_image")) <= 1e-4)
+    }
+
     @Test func clipScoreIsAHundredTimesTheClampedMeanCosine() throws {
         let model = try CLIPModel.load(from: Self.folder)
         let outputs = try Self.outputs()
@@ -98,6 +114,7 @@ import Testing
         #expect(throws: WeightsError.pickleRefused(file: weights.path)) { _ = try CLIPModel.load(from: copy) }
         // Only a pickle under its own name: no weights, and the message says to convert it.
         try FileManager.default.moveItem(at: weights, to: copy.appendingPathComponent("pytorch_model.bin"))
+        try FileManager.default.removeItem(at: copy.appendingPathComponent("open_clip_model.safetensors"))
         #expect(throws: WeightsError.noWeights(folder: copy.path, expected: "model.safetensors", pickles: ["pytorch_model.bin"])) {
             _ = try CLIPModel.load(from: copy)
         }

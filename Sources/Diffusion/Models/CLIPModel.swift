@@ -15,9 +15,9 @@ public struct CLIPModel: Sendable {
     public let unusedTensors: [String]
 
     /// Loads a transformers `CLIPModel` folder (`openai/clip-vit-large-patch14` as downloaded): `config.json`,
-    /// `model.safetensors` (or shards), `preprocessor_config.json`, and the tokenizer's `vocab.json` and
-    /// `merges.txt`. Weights are read from safetensors only; the first missing or mis-shaped tensor is an error
-    /// naming it.
+    /// `model.safetensors` (or shards; without them an OpenCLIP `open_clip_model.safetensors`),
+    /// `preprocessor_config.json`, and the tokenizer's `vocab.json` and `merges.txt`. Weights are read from
+    /// safetensors only; the first missing or mis-shaped tensor is an error naming it.
     public static func load(from folder: URL) throws -> CLIPModel {
         let configFile = folder.appendingPathComponent("config.json")
         let configuration = try CLIPModelConfiguration.load(from: configFile)
@@ -32,9 +32,23 @@ public struct CLIPModel: Sendable {
             throw ModelConfigurationError(file: configFile.path, key: "text_config.max_position_embeddings",
                                           problem: "\(configuration.text.maxPositions) is shorter than the tokenizer's \(CLIPTokenizer.contextLength) tokens")
         }
-        let weights = try ComponentWeights.open(folder: folder, stem: "model", variant: nil)
-        return try CLIPModel(configuration: configuration, parameters: ParameterReader(componentFiles: weights.files),
+        return try CLIPModel(configuration: configuration, parameters: try parameters(in: folder),
                              tokenizer: try CLIPTokenizer(folder: folder), imageProcessor: imageProcessor)
+    }
+
+    /// The folder's transformers weights, or else its OpenCLIP file (LAION's repositories ship both; some only
+    /// the OpenCLIP one), read in transformers' naming.
+    static func parameters(in folder: URL) throws -> ParameterReader {
+        do {
+            let weights = try ComponentWeights.open(folder: folder, stem: "model", variant: nil)
+            return ParameterReader(componentFiles: weights.files)
+        } catch let error as WeightsError {
+            guard case .noWeights = error,
+                  let openCLIP = ["open_clip_model.safetensors", "open_clip_pytorch_model.safetensors"]
+                    .map(folder.appendingPathComponent).first(where: { FileManager.default.fileExists(atPath: $0.path) })
+            else { throw error }
+            return ParameterReader(openCLIPFile: try WeightFile.open(openCLIP))
+        }
     }
 
     init(configuration: CLIPModelConfiguration, parameters: ParameterReader, tokenizer: CLIPTokenizer,
