@@ -73,12 +73,26 @@ public final class ParameterReader: @unchecked Sendable {
     }
 
     /// One component of a single-file (LDM/SGM) checkpoint.
-    public init(singleFile file: SafetensorsFile, component: SingleFileKeyMap.Component, vaeLevels: Int = 4,
-                checkingOnly: Bool = false) {
+    public convenience init(singleFile file: SafetensorsFile, component: SingleFileKeyMap.Component, vaeLevels: Int = 4,
+                            checkingOnly: Bool = false) {
+        self.init(renamedFile: file, description: "\(file.path) (\(component.rawValue))", checkingOnly: checkingOnly) { name in
+            guard case .tensors(let targets) = SingleFileKeyMap.map(name, vaeLevels: vaeLevels) else { return [] }
+            return targets.filter { $0.component == component }.map { ($0.key, $0.transform) }
+        }
+    }
+
+    /// A whole OpenCLIP model file (`open_clip_model.safetensors`) read as transformers' `CLIPModel`.
+    public convenience init(openCLIPFile file: SafetensorsFile, checkingOnly: Bool = false) {
+        self.init(renamedFile: file, description: file.path, checkingOnly: checkingOnly,
+                  targets: SingleFileKeyMap.clipModelKeys(fromOpenCLIP:))
+    }
+
+    /// A file stored in another naming: `targets(stored name)` are the keys (and transforms) it feeds.
+    private init(renamedFile file: SafetensorsFile, description: String, checkingOnly: Bool,
+                 targets: (String) -> [(key: String, transform: SingleFileKeyMap.Transform)]) {
         var sources: [String: Source] = [:]
         for name in file.tensorNames {
-            guard case .tensors(let targets) = SingleFileKeyMap.map(name, vaeLevels: vaeLevels) else { continue }
-            for target in targets where target.component == component {
+            for target in targets(name) {
                 sources[target.key] = Source(file: file, storedKey: name, transform: target.transform)
             }
         }
@@ -87,7 +101,7 @@ public final class ParameterReader: @unchecked Sendable {
         tensors = nil
         self.checkingOnly = checkingOnly
         fileNames = [file.path]
-        description = "\(file.path) (\(component.rawValue))"
+        self.description = description
     }
 
     /// Seeded random parameters of whatever shape a model asks for: full-size models from their real configs

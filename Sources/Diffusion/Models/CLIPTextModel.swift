@@ -12,19 +12,12 @@ public struct CLIPTextModel: Sendable {
         public var projected: Tensor?
     }
 
-    struct Layer: Sendable {
-        var layerNorm1: LayerNorm
-        var query: Linear, key: Linear, value: Linear, out: Linear
-        var layerNorm2: LayerNorm
-        var fc1: Linear, fc2: Linear
-    }
-
     public let configuration: TextEncoderConfiguration
     /// The vocabulary's input vectors (before positions and context are mixed in); facilitated transport's
     /// `embeddings` measure compares words by them.
     public let tokenEmbedding: Embedding
     let positionEmbedding: Embedding
-    let layers: [Layer]
+    let layers: [CLIPEncoderLayer]
     let finalLayerNorm: LayerNorm
     let textProjection: Linear?
 
@@ -35,17 +28,9 @@ public struct CLIPTextModel: Sendable {
         tokenEmbedding = try Embedding(model.scoped("embeddings.token_embedding"), count: c.vocabularySize, width: c.hiddenSize)
         positionEmbedding = try Embedding(model.scoped("embeddings.position_embedding"), count: c.maxPositions, width: c.hiddenSize)
         layers = try (0..<c.layers).map { index in
-            let layer = model.scoped("encoder.layers.\(index)")
-            let attention = layer.scoped("self_attn")
-            return Layer(
-                layerNorm1: try LayerNorm(layer.scoped("layer_norm1"), features: c.hiddenSize, epsilon: c.layerNormEpsilon),
-                query: try Linear(attention.scoped("q_proj"), inFeatures: c.hiddenSize, outFeatures: c.hiddenSize),
-                key: try Linear(attention.scoped("k_proj"), inFeatures: c.hiddenSize, outFeatures: c.hiddenSize),
-                value: try Linear(attention.scoped("v_proj"), inFeatures: c.hiddenSize, outFeatures: c.hiddenSize),
-                out: try Linear(attention.scoped("out_proj"), inFeatures: c.hiddenSize, outFeatures: c.hiddenSize),
-                layerNorm2: try LayerNorm(layer.scoped("layer_norm2"), features: c.hiddenSize, epsilon: c.layerNormEpsilon),
-                fc1: try Linear(layer.scoped("mlp.fc1"), inFeatures: c.hiddenSize, outFeatures: c.intermediateSize),
-                fc2: try Linear(layer.scoped("mlp.fc2"), inFeatures: c.intermediateSize, outFeatures: c.hiddenSize))
+            try CLIPEncoderLayer(model.scoped("encoder.layers.\(index)"), width: c.hiddenSize,
+                                 intermediateSize: c.intermediateSize, heads: c.attentionHeads,
+                                 activation: c.activation, layerNormEpsilon: c.layerNormEpsilon)
         }
         finalLayerNorm = try LayerNorm(model.scoped("final_layer_norm"), features: c.hiddenSize, epsilon: c.layerNormEpsilon)
         textProjection = c.hasProjection
@@ -61,16 +46,8 @@ public struct CLIPTextModel: Sendable {
         let positions = positionEmbedding(Array(0..<tokens), shape: [1, tokens])
         var hidden = tokenEmbedding(tokenIDs.flatMap { $0 }, shape: [batch, tokens]) + positions
         var hiddenStates = [hidden]
-        let heads = configuration.attentionHeads
         for layer in layers {
-            let normed = layer.layerNorm1(hidden)
-            let attended = Attention.scaledDotProduct(
-                query: Attention.splitHeads(layer.query(normed), heads: heads),
-                key: Attention.splitHeads(layer.key(normed), heads: heads),
-                value: Attention.splitHeads(layer.value(normed), heads: heads),
-                causal: true)
-            hidden = hidden + layer.out(Attention.mergeHeads(attended))
-            hidden = hidden + layer.fc2(activation(layer.fc1(layer.layerNorm2(hidden))))
+            hidden = layer(hidden, causal: true)
             hiddenStates.append(hidden)
         }
         let last = finalLayerNorm(hidden)
@@ -84,12 +61,5 @@ public struct CLIPTextModel: Sendable {
         let pooled = Tensor.concat(rows, axis: 0)
         return Output(hiddenStates: hiddenStates, lastHiddenState: last, pooled: pooled,
                       projected: textProjection.map { $0(pooled) })
-    }
-
-    private func activation(_ x: Tensor) -> Tensor {
-        switch configuration.activation {
-        case .quickGELU: return x * (x * 1.702).sigmoid()
-        case .gelu: return x.gelu()
-        }
     }
 }

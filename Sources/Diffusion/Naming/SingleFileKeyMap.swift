@@ -306,25 +306,55 @@ public enum SingleFileKeyMap {
         if parts.first == "ln_final" {
             return .tensors([Target(component, joined(["text_model", "final_layer_norm"], parts.dropFirst()))])
         }
+        guard let tensors = openCLIPResidualBlock(parts, tower: "text_model") else { return .unknown }
+        return .tensors(tensors.map { Target(component, $0.key, $0.transform) })
+    }
+
+    /// An OpenCLIP transformer block's tensor (`parts` from `transformer.resblocks.N`) in transformers' naming
+    /// under `tower` (`text_model`, `vision_model`): both towers' blocks have the same layout.
+    private static func openCLIPResidualBlock(_ parts: [String], tower: String) -> [(key: String, transform: Transform)]? {
         guard parts.count >= 5, parts[0] == "transformer", parts[1] == "resblocks", let layer = Int(parts[2]) else {
-            return .unknown
+            return nil
         }
-        let head = ["text_model", "encoder", "layers", "\(layer)"]
+        let head = [tower, "encoder", "layers", "\(layer)"]
         let rest = Array(parts.dropFirst(3))
         switch (rest[0], rest[1]) {
-        case ("ln_1", _): return .tensors([Target(component, joined(head + ["layer_norm1"], rest.dropFirst()))])
-        case ("ln_2", _): return .tensors([Target(component, joined(head + ["layer_norm2"], rest.dropFirst()))])
-        case ("mlp", "c_fc"): return .tensors([Target(component, joined(head + ["mlp", "fc1"], rest.dropFirst(2)))])
-        case ("mlp", "c_proj"): return .tensors([Target(component, joined(head + ["mlp", "fc2"], rest.dropFirst(2)))])
-        case ("attn", "out_proj"):
-            return .tensors([Target(component, joined(head + ["self_attn", "out_proj"], rest.dropFirst(2)))])
+        case ("ln_1", _): return [(joined(head + ["layer_norm1"], rest.dropFirst()), .identity)]
+        case ("ln_2", _): return [(joined(head + ["layer_norm2"], rest.dropFirst()), .identity)]
+        case ("mlp", "c_fc"): return [(joined(head + ["mlp", "fc1"], rest.dropFirst(2)), .identity)]
+        case ("mlp", "c_proj"): return [(joined(head + ["mlp", "fc2"], rest.dropFirst(2)), .identity)]
+        case ("attn", "out_proj"): return [(joined(head + ["self_attn", "out_proj"], rest.dropFirst(2)), .identity)]
         case ("attn", "in_proj_weight"), ("attn", "in_proj_bias"):
             let suffix = rest[1] == "in_proj_weight" ? "weight" : "bias"
-            return .tensors(["q_proj", "k_proj", "v_proj"].enumerated().map { part, name in
-                Target(component, joined(head + ["self_attn", name, suffix], []), .splitRows(part: part, count: 3))
-            })
+            return ["q_proj", "k_proj", "v_proj"].enumerated().map { part, name in
+                (joined(head + ["self_attn", name, suffix], []), .splitRows(part: part, count: 3))
+            }
         default:
-            return .unknown
+            return nil
+        }
+    }
+
+    // MARK: OpenCLIP image–text models
+
+    /// Where a tensor of a whole OpenCLIP model file (`open_clip_model.safetensors`: the image tower under
+    /// `visual.`, the text tower at the top level) goes in transformers' `CLIPModel` naming; empty for a tensor
+    /// `CLIPModel` has no place for.
+    static func clipModelKeys(fromOpenCLIP key: String) -> [(key: String, transform: Transform)] {
+        if key == "logit_scale" { return [(key, .identity)] }
+        guard let visual = key.dropPrefix("visual.") else {
+            guard case .tensors(let targets) = openCLIP(key, component: .textEncoder) else { return [] }
+            return targets.map { ($0.key, $0.transform) }
+        }
+        let parts = visual.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        let embeddings = ["vision_model", "embeddings"]
+        switch parts[0] {
+        case "conv1": return [(joined(embeddings + ["patch_embedding"], parts.dropFirst()), .identity)]
+        case "class_embedding": return [(joined(embeddings + ["class_embedding"], []), .identity)]
+        case "positional_embedding": return [(joined(embeddings + ["position_embedding", "weight"], []), .identity)]
+        case "ln_pre": return [(joined(["vision_model", "pre_layrnorm"], parts.dropFirst()), .identity)]
+        case "ln_post": return [(joined(["vision_model", "post_layernorm"], parts.dropFirst()), .identity)]
+        case "proj": return [("visual_projection.weight", .transpose)]
+        default: return openCLIPResidualBlock(parts, tower: "vision_model") ?? []
         }
     }
 
