@@ -34,8 +34,8 @@ struct EvaluateCommand: ParsableCommand {
             i2p: the I2P CSV (prompt, sd_seed, sd_guidance_scale, sd_image_width, sd_image_height, categories); \
             coco: a CSV with caption (or prompt), image_id and seed optional. Each prompt is generated without and \
             with the membranes into --images (an image already there with the same recorded parameters is reused, \
-            so an interrupted run resumes) and scored with CLIP (--clip: a transformers CLIPModel folder or an \
-            OpenCLIP file; CLIP score against the prompt, CLIP accuracy among the classes or artists) and/or an \
+            so an interrupted run resumes) and scored with CLIP (--clip: a transformers CLIPModel folder, or one \
+            with an OpenCLIP weights file; CLIP score against the prompt, CLIP accuracy among the classes or artists) and/or an \
             external detector (--detector: a command that reads image paths on stdin, one per line, and prints one \
             JSON object per image, {"path": …, "scores": {label: score}}; an image is flagged when a counted label \
             scores at least --detector-threshold). Groups that name a membrane's concept count as erased.
@@ -63,7 +63,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Paper tasks: where the images go, and are reused from when their parameters match (resume).", valueName: "folder"))
     var images: String?
 
-    @Option(help: ArgumentHelp("Paper tasks: a CLIP model to score with (transformers CLIPModel folder, or an OpenCLIP .safetensors).", valueName: "path"))
+    @Option(help: ArgumentHelp("Paper tasks: a CLIP model to score with: a transformers CLIPModel folder (config.json, model.safetensors, vocab.json, merges.txt, preprocessor_config.json), or the same with OpenCLIP's open_clip_model.safetensors.", valueName: "folder"))
     var clip: String?
 
     @Option(help: ArgumentHelp("Paper tasks: an external detector command (image paths on stdin, one JSON line per image out).", valueName: "command"))
@@ -235,7 +235,7 @@ struct EvaluateCommand: ParsableCommand {
                                               membranes: membranes, prompts: list, progress: progress)
         let reused = generations.map(\.reused).reduce(0, +)
         if reused > 0 { FileHandle.standardError.write(Data("reused \(reused) images from \(folder.path)\n".utf8)) }
-        let scorer: (name: String, model: any ImageTextEmbedding)? = nil
+        let scorer = try clip.map { path in (name: path, model: try CLIPModel.load(from: URL(fileURLWithPath: path)) as any ImageTextEmbedding) }
         let result = try PaperTaskReport(task: paper, generations: generations,
                                          erasedConcepts: membranes.flatMap { $0.file.concepts.map(\.name) }, clip: scorer,
                                          detector: detector.map { ExternalDetector(command: $0, labels: detectorLabel, threshold: detectorThreshold) })
