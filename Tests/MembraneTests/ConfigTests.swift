@@ -162,7 +162,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
             },
             network: NetworkConfig(rank: 8, alpha: 0.1),
             train: TrainingSchedule(iterations: 10, learningRate: 3.3e-5, warmupSteps: 9, restarts: 0, gradClip: 0.7,
-                                    resolution: 1016, adversarialSteps: 3, adversarialLearningRate: 0.05,
+                                    resolution: 1016, adversarialSteps: 3, adversarialLearningRate: 0.05, adversarialGate: 0.5,
                                     seed: 18_446_744_073_709_551_615),
             save: SaveConfig(output: "out dir/ü", every: 0, name: "naïve name"))
         try training.validate()

@@ -38,7 +38,8 @@ struct AppTests {
     func standardLayout() {
         let lines = app().render(size: TerminalSize(columns: 120, rows: 40)).cells.lines
         #expect(lines[0].contains("1 Training monitor") && lines[0].contains("2 Log"))
-        #expect(lines[0].contains("model: none · theme: dark"))
+        // Six tabs leave no room for the "model:" label at 120 columns; the model's name stays.
+        #expect(lines[0].contains("6 Report") && lines[0].hasSuffix("none · theme: dark "))
         #expect(lines[1].hasPrefix("┌─ Loss ") && lines[1].contains("┌─ Run "))
         #expect(lines.contains { $0.hasPrefix("┌─ Log ") })
         #expect(lines[39].hasPrefix(" ? help · Tab screens · q quit"))
@@ -59,16 +60,16 @@ struct AppTests {
         #expect(app.screen is LogScreen)
     }
 
-    @Test("Tab and Shift-Tab cycle the screens; 1 to 5 jump")
+    @Test("Tab and Shift-Tab cycle the screens; 1 to 6 jump")
     func screens() {
         let app = app()
-        let order = ["Log", "Generate", "Config", "Membranes", "Training monitor"]
+        let order = ["Log", "Generate", "Config", "Membranes", "Report", "Training monitor"]
         for title in order {
             app.handle(.tab)
             #expect(app.screen.title == title)
         }
         app.handle(.backTab)
-        #expect(app.screen.title == "Membranes")
+        #expect(app.screen.title == "Report")
         app.handle(.character("4"))
         #expect(app.screen.title == "Config")
         app.handle(.character("5"))
@@ -79,6 +80,8 @@ struct AppTests {
         #expect(app.screen.title == "Generate")
         app.handle(.character("2"))
         #expect(app.screen.title == "Log")
+        app.handle(.character("6"))
+        #expect(app.screen.title == "Report")
     }
 
     @Test("q and Ctrl-C quit; in a text field q is typed and Ctrl-C still quits")

@@ -164,6 +164,37 @@ struct TmuxTests {
         try session.expectShellRestored()
     }
 
+    @Test("6 shows the newest report under out/reports; r reads a newer one")
+    func newestReport() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-reports-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let reports = folder.appendingPathComponent("out/reports")
+        let probes: [TestbedConcept] = [.colour(.red), .colour(.blue)]
+        let matrix = TestbedMatrixReport(columns: [
+            .init(setting: "erase-red", erased: [.colour(.red)], probes: probes, baseShows: [true, true], membraneShows: [false, true]),
+        ])
+        try EvaluationReportWriter.write(try matrix.page(settings: ["membranes: erase-red.safetensors"], lossCurve: nil), images: [],
+                                         to: reports.appendingPathComponent("older"))
+        let session = try TmuxSession()
+        try session.type("cd \(folder.path)")
+        _ = try session.startWorkbench()
+        try session.keys("6")
+        let shown = session.waitFor { $0.contains("Erasure matrix on the testbed") && $0.contains("✗ 0.0%") }
+        #expect(shown != nil, "the report is not shown: \(session.screen())")
+        #expect(shown?.contains("erase-red: erasure") == true && shown?.contains("100.0%") == true)
+        #expect(shown?.contains("out/reports/older/index.html") == true)
+
+        let attack = TestbedAttackReport(target: .colour(.red), floor: 0.5, generations: [])
+        Thread.sleep(forTimeInterval: 1.1)  // a later modification time than the first report's
+        try EvaluationReportWriter.write(try attack.page(generations: [], settings: [], lossCurve: nil).report, images: [],
+                                         to: reports.appendingPathComponent("newer"))
+        try session.keys("r")
+        #expect(session.waitFor { $0.contains("Attacks on the erasure of \"red\"") && $0.contains("attack success, gated") } != nil,
+                "r did not read the newer report: \(session.screen())")
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
     @Test("3 opens generate; g generates with the loaded model and draws the image; w writes the PNG")
     func generateAndShow() throws {
         let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

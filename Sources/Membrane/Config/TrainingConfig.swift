@@ -241,6 +241,9 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
     /// `adversarialLearningRate` — and erases it too. 0: off (the paper's objective).
     public var adversarialSteps: Int
     public var adversarialLearningRate: Double
+    /// The membrane's gate while the search runs and while c_adv is erased: a gate floor (`min_gate`) the
+    /// membrane will be used at, so it holds there too (1: full strength).
+    public var adversarialGate: Double
     public var seed: UInt64
 
     public init(iterations: Int = 3000, learningRate: Double = 1e-4, optimizer: OptimizerChoice = .adamw,
@@ -249,6 +252,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                 partialDenoiseGuidance: Double = 3.0, batchSize: Int = 1, resolution: Int? = nil,
                 dynamicResolution: DynamicResolution? = nil, precision: ComputePrecision = .fp32,
                 checkpointActivations: Bool = false, adversarialSteps: Int = 0, adversarialLearningRate: Double = 0.1,
+                adversarialGate: Double = 1,
                 seed: UInt64 = 0) {
         self.iterations = iterations
         self.learningRate = learningRate
@@ -267,6 +271,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         self.checkpointActivations = checkpointActivations
         self.adversarialSteps = adversarialSteps
         self.adversarialLearningRate = adversarialLearningRate
+        self.adversarialGate = adversarialGate
         self.seed = seed
     }
 
@@ -288,6 +293,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         case checkpointActivations = "checkpoint_activations"
         case adversarialSteps = "adversarial_steps"
         case adversarialLearningRate = "adversarial_learning_rate"
+        case adversarialGate = "adversarial_gate"
         case seed
     }
 
@@ -313,6 +319,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                   checkpointActivations: try container.decode(.checkpointActivations, or: defaults.checkpointActivations),
                   adversarialSteps: try container.decode(.adversarialSteps, or: defaults.adversarialSteps),
                   adversarialLearningRate: try container.decode(.adversarialLearningRate, or: defaults.adversarialLearningRate),
+                  adversarialGate: try container.decode(.adversarialGate, or: defaults.adversarialGate),
                   seed: try container.decode(.seed, or: defaults.seed))
     }
 
@@ -339,6 +346,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         try ConfigRules.atLeast(1, batchSize, "batch_size")
         try ConfigRules.atLeast(0, adversarialSteps, "adversarial_steps")
         try ConfigRules.positive(adversarialLearningRate, "adversarial_learning_rate")
+        try ConfigRules.positive(adversarialGate, "adversarial_gate")
         if let resolution { try ConfigRules.imageSide(resolution, "resolution") }
         if let dynamicResolution {
             try ConfigRules.check(resolution == nil, "dynamic_resolution",

@@ -8,6 +8,12 @@ public struct EvaluationReport: Codable, Sendable, Equatable {
     /// How a number is shown: a share in [0, 1] as a percentage, or as it is.
     public enum Format: String, Codable, Sendable {
         case percent, number
+
+        /// The value as the page and the workbench show it: "95.0%", "0.03418", "–" when missing.
+        public func text(_ value: Double?) -> String {
+            guard let value else { return "–" }
+            return self == .percent ? String(format: "%.1f%%", 100 * value) : String(format: "%.4g", value)
+        }
     }
 
     public struct Figure: Codable, Sendable, Equatable {

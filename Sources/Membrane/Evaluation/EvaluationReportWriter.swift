@@ -153,9 +153,8 @@ public enum EvaluationReportWriter {
 
     /// A number as shown, its exact value in `data-value` ("null" when missing) for whoever checks the page.
     private static func span(_ value: Double?, _ format: EvaluationReport.Format) -> String {
-        guard let value else { return "<span data-value=\"null\">–</span>" }
-        let shown = format == .percent ? String(format: "%.1f%%", 100 * value) : String(format: "%.4g", value)
-        return "<span data-value=\"\(value)\">\(shown)</span>"
+        guard let value else { return "<span data-value=\"null\">\(format.text(nil))</span>" }
+        return "<span data-value=\"\(value)\">\(format.text(value))</span>"
     }
 
     static func escape(_ text: String) -> String {

@@ -71,7 +71,8 @@ enum ReportCharts {
         return raster.image
     }
 
-    /// The loss against the step: light lines at the quarters of the loss range, the curve in blue.
+    /// The loss against the step: light lines at the quarters of the loss range, each step's loss in light blue
+    /// and its moving average (over a thirtieth of the run) in blue, since one step's loss is noisy.
     static func lossCurve(_ curve: EvaluationReport.LossCurve, width: Int = 480, height: Int = 160) -> RGBImage {
         var raster = Raster(width: width, height: height)
         let margin = 8.0
@@ -82,15 +83,23 @@ enum ReportCharts {
         }
         guard let low = curve.losses.min(), let high = curve.losses.max(), let first = curve.steps.first,
               let last = curve.steps.last else { return raster.image }
-        func point(_ index: Int) -> (x: Double, y: Double) {
+        func point(_ index: Int, _ loss: Double) -> (x: Double, y: Double) {
             let x = last > first ? Double(curve.steps[index] - first) / Double(last - first) : 0.5
-            let y = high > low ? (curve.losses[index] - low) / (high - low) : 0.5
+            let y = high > low ? (loss - low) / (high - low) : 0.5
             return (margin + x * plotWidth, margin + (1 - y) * plotHeight)
         }
-        for index in curve.losses.indices.dropFirst() {
-            raster.line(from: point(index - 1), to: point(index), (31, 119, 180))
+        let window = max(1, curve.losses.count / 30)
+        var sum = 0.0
+        let averages = curve.losses.indices.map { index in
+            sum += curve.losses[index] - (index >= window ? curve.losses[index - window] : 0)
+            return sum / Double(min(index + 1, window))
         }
-        if curve.losses.count == 1 { raster.fill(x: Int(point(0).x) - 1, y: Int(point(0).y) - 1, width: 3, height: 3, (31, 119, 180)) }
+        for (series, colour) in [(curve.losses, (174, 199, 232) as Colour), (averages, (31, 119, 180) as Colour)] {
+            for index in series.indices.dropFirst() {
+                raster.line(from: point(index - 1, series[index - 1]), to: point(index, series[index]), colour)
+            }
+        }
+        if curve.losses.count == 1 { raster.fill(x: Int(point(0, curve.losses[0]).x) - 1, y: Int(point(0, curve.losses[0]).y) - 1, width: 3, height: 3, (31, 119, 180)) }
         return raster.image
     }
 }

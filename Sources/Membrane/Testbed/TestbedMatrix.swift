@@ -154,6 +154,10 @@ public struct TestbedMatrixReport: Codable, Sendable, Equatable, TaskReport {
 
     public var columns: [Column]
 
+    public init(columns: [Column]) {
+        self.columns = columns
+    }
+
     /// The matrix as text: a row per concept (erased ones marked ✗ in the settings that erase them), a column per
     /// setting, then each setting's erasure and preservation.
     public var table: String {

@@ -151,20 +151,21 @@ public struct MembraneTrainer: Sendable {
 
         // Frozen model, no gradient: ε_p, ε_n and the anchors' ε_a in one call.
         let frozen = predict(models.unet, latents: latents, timestep: timestep,
-                             prompts: [prompts.positive, prompts.neutral] + anchors, size: size, gates: false)
+                             prompts: [prompts.positive, prompts.neutral] + anchors, size: size, gates: nil)
         let positive = frozen.narrowed(axis: 0, start: 0, length: batch)
         let neutral = frozen.narrowed(axis: 0, start: batch, length: batch)
         let eraseTarget = neutral - (positive - neutral) * Float(entry.eraseGuidance)
 
         // Robust training: the conditioning that brings ε_p back past the membrane as it is now.
         var erased = [prompts.target]
+        let adversarialGate = Float(config.train.adversarialGate)
         if config.train.adversarialSteps > 0 {
             let search = ConditioningSearch(iterations: config.train.adversarialSteps,
                                             learningRate: Float(config.train.adversarialLearningRate))
             let found = search.run(from: prompts.target.context) { context in
                 let recovered = predict(membraneOn, latents: latents, timestep: timestep,
                                         prompts: [PromptConditioning(context: context, pooled: prompts.target.pooled)],
-                                        size: size, gates: true)
+                                        size: size, gates: [adversarialGate])
                 let difference = recovered - positive
                 return (difference * difference).mean()
             }
@@ -175,8 +176,9 @@ public struct MembraneTrainer: Sendable {
         let (adapters, leaves) = weights.adapters(trainable: true)
         var trained = try models.unet.attaching(adapters)
         trained.checkpointsActivations = config.train.checkpointActivations
-        let adapted = predict(trained, latents: latents, timestep: timestep, prompts: erased + anchors,
-                              size: size, gates: true)
+        let adapted = predict(trained, latents: latents, timestep: timestep, prompts: erased + anchors, size: size,
+                              gates: [1] + Array(repeating: adversarialGate, count: erased.count - 1)
+                                  + Array(repeating: 1, count: anchors.count))
         let erasedCount = erased.count * batch
         let eraseDifference = adapted.narrowed(axis: 0, start: 0, length: erasedCount)
             - Tensor.concat(Array(repeating: eraseTarget, count: erased.count), axis: 0)
@@ -207,7 +209,8 @@ public struct MembraneTrainer: Sendable {
             let input = latents * Float(denoising.modelInputScale(step: step))
             let timestep = Float(denoising.timesteps[step])
             var output = predict(unet, latents: input, timestep: timestep,
-                                 prompts: guided ? [unconditional, target] : [target], size: size, gates: true)
+                                 prompts: guided ? [unconditional, target] : [target], size: size,
+                                 gates: guided ? [1, 1] : [1])
             if guided {
                 let unconditionalOutput = output.narrowed(axis: 0, start: 0, length: batch)
                 let targetOutput = output.narrowed(axis: 0, start: batch, length: batch)
@@ -222,9 +225,10 @@ public struct MembraneTrainer: Sendable {
     }
 
     /// The UNet's predictions for every prompt × every latent, in one batched call (prompt-major order:
-    /// prompt 0 for all latents, then prompt 1 …). `gates` turns the attached membrane on for every sample.
+    /// prompt 0 for all latents, then prompt 1 …). `gates`: the attached membrane's gate for each prompt's samples
+    /// (nil: off).
     func predict(_ unet: UNet2DConditionModel, latents: Tensor, timestep: Float, prompts: [PromptConditioning],
-                 size: Int, gates: Bool) -> Tensor {
+                 size: Int, gates: [Float]?) -> Tensor {
         let batch = latents.shape[0]
         let count = prompts.count * batch
         func repeated(_ tensor: Tensor) -> Tensor {
@@ -238,7 +242,10 @@ public struct MembraneTrainer: Sendable {
             timeIDs: Tensor(Array(repeating: [Float(size), Float(size), 0, 0, Float(size), Float(size)], count: count)
                 .flatMap { $0 }, shape: [count, 6]))
         return unet(sample, timesteps: Array(repeating: timestep, count: count), context: context, added: added,
-                    gates: gates ? Tensor.ones([count, 1]) : nil)
+                    gates: gates.map { gates in
+                        precondition(gates.count == prompts.count, "predict: one gate per prompt")
+                        return Tensor(gates.flatMap { Array(repeating: $0, count: batch) }, shape: [count, 1])
+                    })
     }
 
     /// The membrane as trained so far, in the file format of FORMATS.md.

@@ -41,7 +41,8 @@ public enum Key: Hashable, Sendable {
 /// Everything a key can ask the workbench to do.
 public enum Action: String, CaseIterable, Sendable {
     case quit, toggleHelp, closeOverlay, nextScreen, previousScreen
-    case showTrainingMonitor, showLog, showGenerate, showConfigEditor, showMembraneRack, nextTheme
+    case showTrainingMonitor, showLog, showGenerate, showConfigEditor, showMembraneRack, showReport, nextTheme
+    case reloadReport
     case openTrainingLog, closeTrainingLog
     case editPrompt, editNegativePrompt, editSeed, editSteps, startGeneration, compareGeneration, toggleMembranes
     case cancelGeneration, saveImage
@@ -64,6 +65,7 @@ public enum KeyScope: String, CaseIterable, Sendable {
     case generate
     case configEditor
     case membraneRack
+    case report
     case help
     case prompt
 
@@ -77,6 +79,7 @@ public enum KeyScope: String, CaseIterable, Sendable {
         case .generate: return "Generate"
         case .configEditor: return "Config editor"
         case .membraneRack: return "Membrane rack"
+        case .report: return "Report"
         case .help: return "Help"
         case .prompt: return "Text fields"
         }
@@ -140,6 +143,7 @@ public struct KeyMap: Sendable {
         Binding(.character("3"), .showGenerate, .global, "generate"),
         Binding(.character("4"), .showConfigEditor, .global, "training config editor"),
         Binding(.character("5"), .showMembraneRack, .global, "membrane rack"),
+        Binding(.character("6"), .showReport, .global, "the newest evaluation report (out/reports)"),
         Binding(.character("t"), .nextTheme, .global, "next theme from themes/"),
         Binding(.character("o"), .openTrainingLog, .trainingMonitor, "open a training log (JSON lines) and follow it"),
         Binding(.character("c"), .closeTrainingLog, .trainingMonitor, "stop following the training log"),
@@ -195,6 +199,13 @@ public struct KeyMap: Sendable {
         Binding(.pageUp, .pageUp, .log, "page up"),
         Binding(.pageDown, .pageDown, .log, "page down"),
         Binding(.end, .scrollToEnd, .log, "follow new messages"),
+        Binding(.character("r"), .reloadReport, .report, "read the newest report again"),
+        Binding(.up, .scrollUp, .report, "scroll up"),
+        Binding(.character("k"), .scrollUp, .report, "scroll up"),
+        Binding(.down, .scrollDown, .report, "scroll down"),
+        Binding(.character("j"), .scrollDown, .report, "scroll down"),
+        Binding(.pageUp, .pageUp, .report, "page up"),
+        Binding(.pageDown, .pageDown, .report, "page down"),
         Binding(.character("?"), .closeOverlay, .help, "close help"),
         Binding(.escape, .closeOverlay, .help, "close help"),
         Binding(.up, .scrollUp, .help, "scroll help"),

@@ -69,7 +69,8 @@ public final class WorkbenchApp {
             editor.map { ($0.config, $0.document.problem?.description) }
         })
         self.screens = screens ?? [monitor, LogScreen(), generate, editor,
-                                   MembraneRackScreen(models: models, rack: rack, prompt: { [weak generate] in generate?.prompt ?? "" })]
+                                   MembraneRackScreen(models: models, rack: rack, prompt: { [weak generate] in generate?.prompt ?? "" }),
+                                   ReportScreen()]
     }
 
     public var theme: Theme { themes[themeIndex] }
@@ -164,6 +165,7 @@ public final class WorkbenchApp {
         case .showGenerate: show(GenerateScreen.self)
         case .showConfigEditor: show(ConfigEditorScreen.self)
         case .showMembraneRack: show(MembraneRackScreen.self)
+        case .showReport: show(ReportScreen.self)
         case .startTraining, .pauseTraining, .resumeTraining, .stopTraining, .addTrainedMembrane:
             // The config editor's training keys act on the monitor, which owns the run.
             if let monitor = screens.lazy.compactMap({ $0 as? TrainingMonitorScreen }).first { apply(monitor.perform(action)) }

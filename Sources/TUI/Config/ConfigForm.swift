@@ -127,6 +127,7 @@ public struct ConfigField {
             value(["train", "checkpoint_activations"], \.train.checkpointActivations),
             value(["train", "adversarial_steps"], \.train.adversarialSteps),
             value(["train", "adversarial_learning_rate"], \.train.adversarialLearningRate),
+            value(["train", "adversarial_gate"], \.train.adversarialGate),
             value(["train", "seed"], \.train.seed),
             text(["save", "output"], \.save.output),
             value(["save", "every"], \.save.every),

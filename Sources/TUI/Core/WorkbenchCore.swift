@@ -31,6 +31,8 @@ public enum CoreEvent: Sendable {
     case transportGates(generation: Int, Result<[SlotGate], TransportGatesError>)
     /// Previews of a checkpoint of training run number `generation`.
     case trainingPreview(generation: Int, TrainingPreviewEvent)
+    /// The newest evaluation report, read.
+    case report(Result<LoadedReport, ReportLoadError>)
 }
 
 public enum TrainingLogEvent: Sendable {
@@ -61,6 +63,8 @@ public enum JobSlot: Hashable, Sendable {
     case transportGates
     /// Previews of the latest checkpoint of the training run started from the workbench.
     case trainingPreview
+    /// Reading the newest evaluation report.
+    case report
 }
 
 /// The background core: owns every long job, runs each as its own task, and reports through a mailbox.

@@ -109,6 +109,11 @@ import Testing
         }
         #expect(robust.state == again.state)
         #expect(robust.state.weights != plain.state.weights)
+        // Searching and erasing at a gate floor is yet another path.
+        config.train.adversarialGate = 0.5
+        var floored = try MembraneTrainer(config: config, models: models)
+        for _ in 0..<4 { _ = try floored.step() }
+        #expect(floored.state.weights != robust.state.weights)
     }
 
     /// `anchor_prompts` replace the sampler's pool: every anchor drawn is one of those prompts' embeddings, as the
