@@ -108,6 +108,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Seed of the prompt suite (scenes, wording, generation seeds).")
     var seed: UInt64 = 0
 
+    @Option(help: "testbed and paper tasks: prompts generated together through the UNet (more is faster on small images, and takes more memory).")
+    var batch = 8
+
     @Option(help: "Denoising steps per image.")
     var steps = 20
 
@@ -140,8 +143,8 @@ struct EvaluateCommand: ParsableCommand {
             guard prompts != nil else { throw ValidationError("--task \(task) needs --prompts (the prompt file)") }
             guard clip != nil || detector != nil else { throw ValidationError("--task \(task) needs --clip or --detector to score the images") }
         }
-        guard imagesPerPrompt >= 1, limit.map({ $0 >= 1 }) ?? true, size.map({ $0 >= 1 }) ?? true else {
-            throw ValidationError("--images-per-prompt, --limit and --size must be at least 1")
+        guard imagesPerPrompt >= 1, batch >= 1, limit.map({ $0 >= 1 }) ?? true, size.map({ $0 >= 1 }) ?? true else {
+            throw ValidationError("--images-per-prompt, --batch, --limit and --size must be at least 1")
         }
         guard perKind >= 1, perConcept >= 1 else { throw ValidationError("--per-kind and --per-concept must be at least 1") }
         guard (0...1).contains(floor) else { throw ValidationError("--floor \(floor): expected a gate between 0 and 1") }
@@ -200,7 +203,7 @@ struct EvaluateCommand: ParsableCommand {
                 return
             }
             let suite = TestbedPromptSuite(target: concept, repeats: repeats, otherCount: others, seed: seed)
-            let evaluation = TestbedEvaluationRun(steps: steps, guidance: guidance, transport: transportConfig)
+            let evaluation = TestbedEvaluationRun(steps: steps, guidance: guidance, transport: transportConfig, batchSize: batch)
             let generations = try evaluation.generations(models: models, membranes: Array(zip(files, choices)),
                                                          suite: suite, progress: progress)
             let result = try TestbedErasureReport(target: concept, generations: generations)
@@ -230,7 +233,7 @@ struct EvaluateCommand: ParsableCommand {
                                      imagesPerPrompt: imagesPerPrompt, seed: seed, limit: limit)
         let folder = URL(fileURLWithPath: images ?? "out/evaluate/\(paper.rawValue)")
         let run = PaperTaskRun(steps: steps, guidance: guidance, transport: transport, size: size, longPrompts: longPrompts,
-                               imagesFolder: folder)
+                               imagesFolder: folder, batchSize: batch)
         let generations = try run.generations(models: models, modelName: model.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "testbed",
                                               membranes: membranes, prompts: list, progress: progress)
         let reused = generations.map(\.reused).reduce(0, +)

@@ -76,6 +76,40 @@ import Testing
         #expect(try models.generate(request).image != windowed)
     }
 
+    /// A batch of requests with their own prompts, negative prompts, seeds and prompt lengths gives each the image
+    /// it gets alone (an ancestral sampler draws each sample's noise from its own generator).
+    @Test(arguments: ["sd1", "sdxl"])
+    func aBatchGivesEachRequestItsOwnImage(model: String) throws {
+        let models = try PipelineModels.load(from: Self.folder(model))
+        let long = (0..<80).map { ["cat", "dog", "van", "gogh"][$0 % 4] }.joined(separator: " ")
+        for scheduler in [SchedulerKind.ddim, .eulerAncestral] {
+            var requests = [
+                GenerationRequest(prompt: "a cat painting", negativePrompt: "a dog", steps: 3, guidance: 5, width: 32, height: 32,
+                                  seed: 1, scheduler: scheduler),
+                GenerationRequest(prompt: "van gogh", steps: 3, guidance: 5, width: 32, height: 32, seed: 2, scheduler: scheduler),
+                GenerationRequest(prompt: long, negativePrompt: "a cat", steps: 3, guidance: 5, width: 32, height: 32, seed: 3,
+                                  scheduler: scheduler),
+            ]
+            requests[2].longPrompts = .chunk
+            let together = try models.generate(batch: requests)
+            for (request, batched) in zip(requests, together) {
+                let alone = try models.generate(request)
+                let error = zip(alone.latents.toArray(), batched.latents.toArray()).map { abs($0 - $1) }.max() ?? .infinity
+                #expect(error <= 1e-4, "\(model) \(scheduler) seed \(request.seed): latents differ by \(error)")
+                #expect(zip(alone.image.pixels, batched.image.pixels).allSatisfy { abs(Int($0) - Int($1)) <= 1 })
+            }
+        }
+        var other = GenerationRequest(prompt: "x", steps: 4, guidance: 5, width: 32, height: 32)
+        #expect(throws: GenerationError.batchDiffers(setting: "steps")) {
+            try models.generate(batch: [GenerationRequest(prompt: "x", steps: 3, guidance: 5, width: 32, height: 32), other])
+        }
+        other.steps = 3
+        other.guidance = 1
+        #expect(throws: GenerationError.batchDiffers(setting: "guidance")) {
+            try models.generate(batch: [GenerationRequest(prompt: "x", steps: 3, guidance: 5, width: 32, height: 32), other])
+        }
+    }
+
     /// The same model as a single LDM-named file (tools/golden_single_file.py; diffusers reads it back
     /// identically) gives the same images through the single-file key map.
     @Test func singleFileCheckpointGivesTheFoldersImages() throws {

@@ -300,7 +300,7 @@ struct TmuxTests {
         // Each theme's status-bar background, as tmux reports it (256-colour index or bright ANSI colour).
         for (name, background) in [("dark", "48;5;236"), ("light", "48;5;252"), ("high-contrast", "107")] {
             let first = try session.startWorkbench("--images symbols --theme \(name)")
-            #expect(first.split(separator: "\n").first?.hasSuffix("theme: \(name)") == true)
+            #expect(first.split(separator: "\n").first?.hasSuffix(" \(name)") == true)
             let colored = session.coloredScreen()
             #expect(colored.contains(";\(background)m") || colored.contains("[\(background)m")
                     || colored.contains("[\(background);"), "\(name): no status background \(background)")

@@ -95,6 +95,7 @@ public enum GenerationError: Error, Equatable, CustomStringConvertible {
     case invalidSize(width: Int, height: Int, multiple: Int)
     case invalidSteps(Int)
     case latentShape(given: [Int], expected: [Int])
+    case batchDiffers(setting: String)
     case cancelled
 
     public var description: String {
@@ -105,6 +106,8 @@ public enum GenerationError: Error, Equatable, CustomStringConvertible {
             return "steps \(steps): expected at least 1"
         case .latentShape(let given, let expected):
             return "initial latents have shape \(given), expected \(expected) for this size"
+        case .batchDiffers(let setting):
+            return "a batch of generations must share its \(setting) (generate such requests apart)"
         case .cancelled:
             return "generation cancelled"
         }
@@ -146,54 +149,97 @@ extension PipelineModels {
 
     /// Generates one image; `progress(step, steps)` is called after each step and returns false to cancel.
     public func generate(_ request: GenerationRequest, progress: (Int, Int) -> Bool = { _, _ in true }) throws -> (image: RGBImage, latents: Tensor) {
-        let multiple = sizeMultiple
-        guard request.width > 0, request.height > 0, request.width % multiple == 0, request.height % multiple == 0 else {
-            throw GenerationError.invalidSize(width: request.width, height: request.height, multiple: multiple)
-        }
-        guard request.steps >= 1 else { throw GenerationError.invalidSteps(request.steps) }
-        let schedule = try makeNoiseSchedule(request.scheduler, config: scheduler, steps: request.steps, eta: request.eta)
-        var generator = TorchGenerator(seed: request.seed)
-        let latentShape = [1, unet.configuration.inChannels, request.height / vae.downscaleFactor, request.width / vae.downscaleFactor]
-        if let given = request.initialLatents, given.shape != latentShape {
-            throw GenerationError.latentShape(given: given.shape, expected: latentShape)
-        }
-        let noise = request.initialLatents ?? Tensor(generator.randn(count: latentShape.reduce(1, *)), shape: latentShape)
-        var latents = noise * Float(schedule.initNoiseSigma)
+        try generate(batch: [request], progress: progress)[0]
+    }
 
-        var positive = request.promptConditioning
-            ?? encode(prompt: request.prompt, clipSkip: request.clipSkip, longPrompts: request.longPrompts)
-        let guided = request.guidance > 1
-        var context = positive.context, pooled = positive.pooled
-        if guided {
-            var negative: PromptConditioning
-            if request.negativePrompt == nil && zeroEmbeddingsForMissingNegative {
-                negative = PromptConditioning(context: Tensor.zeros(positive.context.shape), pooled: positive.pooled.map { Tensor.zeros($0.shape) })
-            } else {
-                negative = encode(prompt: request.negativePrompt ?? "", clipSkip: request.clipSkip, longPrompts: request.longPrompts)
-            }
-            // Prompt and negative prompt of different lengths (chunked windows): the shorter gets windows of the
-            // empty prompt, as AUTOMATIC1111 pads them, so the two batch.
-            let length = max(positive.context.shape[1], negative.context.shape[1])
-            if positive.context.shape[1] != negative.context.shape[1] {
-                let empty = encode(prompt: "", clipSkip: request.clipSkip).context
-                positive.context = positive.context.padded(toTokens: length, with: empty)
-                negative.context = negative.context.padded(toTokens: length, with: empty)
-                context = positive.context
-            }
-            // diffusers batches [unconditional, conditional].
-            context = Tensor.concat([negative.context, positive.context], axis: 0)
-            pooled = pooled.map { Tensor.concat([negative.pooled ?? Tensor.zeros($0.shape), $0], axis: 0) }
+    /// Generates several images in one batch through the UNet, as diffusers does with a list of prompts and
+    /// generators: each request keeps its own prompt, negative prompt, seed (its noise, and an ancestral sampler's,
+    /// come from its own generator) and gates, so each image is the one it would get alone (up to float summation
+    /// order). The requests must share size, steps, scheduler, η and guidance. Requests whose conditionings differ
+    /// in length (prompts encoded in more windows) run in separate batches: padding one to another's length would
+    /// change what its cross-attention sees.
+    public func generate(batch requests: [GenerationRequest], progress: (Int, Int) -> Bool = { _, _ in true }) throws -> [(image: RGBImage, latents: Tensor)] {
+        guard let first = requests.first else { return [] }
+        let multiple = sizeMultiple
+        guard first.width > 0, first.height > 0, first.width % multiple == 0, first.height % multiple == 0 else {
+            throw GenerationError.invalidSize(width: first.width, height: first.height, multiple: multiple)
         }
-        let batch = guided ? 2 : 1
+        guard first.steps >= 1 else { throw GenerationError.invalidSteps(first.steps) }
+        for request in requests.dropFirst() {
+            let differs = [("size", request.width != first.width || request.height != first.height), ("steps", request.steps != first.steps),
+                           ("scheduler", request.scheduler != first.scheduler), ("eta", request.eta != first.eta),
+                           ("guidance", request.guidance != first.guidance)].first { $0.1 }
+            if let differs { throw GenerationError.batchDiffers(setting: differs.0) }
+        }
+        let sampleShape = [1, unet.configuration.inChannels, first.height / vae.downscaleFactor, first.width / vae.downscaleFactor]
+        for request in requests {
+            if let given = request.initialLatents, given.shape != sampleShape {
+                throw GenerationError.latentShape(given: given.shape, expected: sampleShape)
+            }
+        }
+        // Each request's [negative, prompt] pair; the shorter of the two gets windows of the empty prompt, as
+        // AUTOMATIC1111 pads them.
+        let guided = first.guidance > 1
+        let pairs = requests.map { request -> [PromptConditioning] in
+            let positive = request.promptConditioning
+                ?? encode(prompt: request.prompt, clipSkip: request.clipSkip, longPrompts: request.longPrompts)
+            guard guided else { return [positive] }
+            var pair = [positive, positive]
+            if request.negativePrompt == nil && zeroEmbeddingsForMissingNegative {
+                pair[0] = PromptConditioning(context: Tensor.zeros(positive.context.shape), pooled: positive.pooled.map { Tensor.zeros($0.shape) })
+            } else {
+                pair[0] = encode(prompt: request.negativePrompt ?? "", clipSkip: request.clipSkip, longPrompts: request.longPrompts)
+            }
+            let length = pair.map { $0.context.shape[1] }.max()!
+            if pair.contains(where: { $0.context.shape[1] != length }) {
+                let empty = encode(prompt: "", clipSkip: request.clipSkip).context
+                for index in pair.indices { pair[index].context = pair[index].context.padded(toTokens: length, with: empty) }
+            }
+            return pair
+        }
+        var lengths: [Int] = []
+        for pair in pairs where !lengths.contains(pair[0].context.shape[1]) { lengths.append(pair[0].context.shape[1]) }
+        var results = [(image: RGBImage, latents: Tensor)?](repeating: nil, count: requests.count)
+        for (group, length) in lengths.enumerated() {
+            let members = requests.indices.filter { pairs[$0][0].context.shape[1] == length }
+            let sampled = try sample(members.map { requests[$0] }, conditionings: members.map { pairs[$0] }) { step, steps in
+                progress(group * steps + step, lengths.count * steps)
+            }
+            for (index, result) in zip(members, sampled) { results[index] = result }
+        }
+        return results.map { $0! }
+    }
+
+    /// The denoising loop for requests of one batch; `conditionings[i]` is request i's [negative, prompt] (or
+    /// [prompt] without guidance), all of one length.
+    private func sample(_ requests: [GenerationRequest], conditionings: [[PromptConditioning]],
+                        progress: (Int, Int) -> Bool) throws -> [(image: RGBImage, latents: Tensor)] {
+        let first = requests[0]
+        let schedule = try makeNoiseSchedule(first.scheduler, config: scheduler, steps: first.steps, eta: first.eta)
+        var generators = requests.map { TorchGenerator(seed: $0.seed) }
+        let sampleShape = [1, unet.configuration.inChannels, first.height / vae.downscaleFactor, first.width / vae.downscaleFactor]
+        let sampleCount = sampleShape.reduce(1, *)
+        let noise = requests.indices.map { index in
+            requests[index].initialLatents ?? Tensor(generators[index].randn(count: sampleCount), shape: sampleShape)
+        }
+        var latents = Tensor.concat(noise, axis: 0) * Float(schedule.initNoiseSigma)
+        let guided = first.guidance > 1
+        // diffusers batches [unconditional …, conditional …].
+        let ordered = guided ? conditionings.map { $0[0] } + conditionings.map { $0[1] } : conditionings.map { $0[0] }
+        let context = Tensor.concat(ordered.map(\.context), axis: 0)
+        let pooled = ordered.allSatisfy({ $0.pooled != nil }) ? Tensor.concat(ordered.map { $0.pooled! }, axis: 0) : nil
+        let batch = ordered.count
         let added = pooled.map { pooledText in
             // (original size, crop top-left, target size): the defaults diffusers uses for a plain generation.
-            let ids: [Float] = [Float(request.height), Float(request.width), 0, 0, Float(request.height), Float(request.width)]
+            let ids: [Float] = [Float(first.height), Float(first.width), 0, 0, Float(first.height), Float(first.width)]
             return UNet2DConditionModel.AddedConditions(pooledText: pooledText,
                                                         timeIDs: Tensor(Array(repeating: ids, count: batch).flatMap { $0 }, shape: [batch, 6]))
         }
-
-        let gates = request.adapterGates.map { gates in
-            Tensor(Array(repeating: gates, count: batch).flatMap { $0 }, shape: [batch, gates.count])
+        // A request without gates runs the frozen model: gate 0 for every adapter when others in the batch have gates.
+        let gateCount = requests.compactMap(\.adapterGates).first?.count
+        let gates = gateCount.map { count in
+            let rows = requests.map { $0.adapterGates ?? Array(repeating: 0, count: count) }
+            return Tensor((guided ? rows + rows : rows).flatMap { $0 }, shape: [batch, count])
         }
         var previousDenoised: Tensor?
         for step in 0..<schedule.stepCount {
@@ -203,18 +249,22 @@ extension PipelineModels {
             var output = unet(modelInput, timesteps: Array(repeating: t, count: batch), context: context, added: added,
                               gates: gates)
             if guided {
-                let unconditional = output.narrowed(axis: 0, start: 0, length: 1)
-                let conditional = output.narrowed(axis: 0, start: 1, length: 1)
-                output = unconditional + (conditional - unconditional) * request.guidance
+                let unconditional = output.narrowed(axis: 0, start: 0, length: requests.count)
+                let conditional = output.narrowed(axis: 0, start: requests.count, length: requests.count)
+                output = unconditional + (conditional - unconditional) * first.guidance
             }
             let stepped = schedule.advance(latents, output: output, step: step, previousDenoised: previousDenoised) {
-                Tensor(generator.randn(count: latents.elementCount), shape: latents.shape)
+                Tensor.concat(generators.indices.map { Tensor(generators[$0].randn(count: sampleCount), shape: sampleShape) }, axis: 0)
             }
             previousDenoised = stepped.denoised
             latents = stepped.latents
             guard progress(step + 1, schedule.stepCount) else { throw GenerationError.cancelled }
         }
-        return (image: RGBImage(unitImage: decodeToUnitImages(latents)), latents: latents)
+        let images = decodeToUnitImages(latents)
+        return requests.indices.map { index in
+            (image: RGBImage(unitImage: images.narrowed(axis: 0, start: index, length: 1)),
+             latents: latents.narrowed(axis: 0, start: index, length: 1).contiguous())
+        }
     }
 
     /// Latents → images in [0, 1], [batch, 3, H, W] (the VAE's scaling and shift undone first).

@@ -18,15 +18,18 @@ public struct PaperTaskRun: Sendable {
     public var size: Int?
     public var longPrompts: LongPromptHandling
     public var imagesFolder: URL
+    /// Rows generated together through the UNet (their images of one size and guidance in one batch).
+    public var batchSize: Int
 
     public init(steps: Int = 30, guidance: Float = 7.5, transport: TransportConfig = TransportConfig(), size: Int? = nil,
-                longPrompts: LongPromptHandling = .truncate, imagesFolder: URL) {
+                longPrompts: LongPromptHandling = .truncate, imagesFolder: URL, batchSize: Int = 4) {
         self.steps = steps
         self.guidance = guidance
         self.transport = transport
         self.size = size
         self.longPrompts = longPrompts
         self.imagesFolder = imagesFolder
+        self.batchSize = max(batchSize, 1)
     }
 
     public struct Generation: Sendable {
@@ -58,35 +61,65 @@ public struct PaperTaskRun: Sendable {
         try FileManager.default.createDirectory(at: imagesFolder, withIntermediateDirectories: true)
         let used = membranes.map { "\($0.choice.name):\($0.choice.weight)" + ($0.choice.minGate.map { ":\($0)" } ?? "") }
             .joined(separator: " ")
+        /// One image a row needs: its request, where it goes and the parameters that file must record.
+        struct Image {
+            var request: GenerationRequest
+            var file: URL
+            var infotext: String
+        }
         var generations: [Generation] = []
-        for (index, prompt) in prompts.enumerated() {
-            var request = GenerationRequest(prompt: prompt.prompt, steps: steps, guidance: prompt.guidance ?? guidance,
-                                            width: size ?? prompt.width ?? base.nativeImageSize,
-                                            height: size ?? prompt.height ?? base.nativeImageSize, seed: prompt.seed)
-            request.longPrompts = longPrompts
-            var reused = 0
-            /// The image at `file` when it records exactly `infotext`, else a new generation written there.
-            func image(_ file: URL, infotext: String) throws -> RGBImage {
-                if let earlier = try? PNGFile.read(from: file), earlier.text.contains(where: { $0 == ("parameters", infotext) }) {
-                    reused += 1
-                    return earlier.image
-                }
-                let generated = try models.generate(request).image
-                try PNGFile.write(generated, text: [("parameters", infotext)], to: file)
-                return generated
+        for start in stride(from: 0, to: prompts.count, by: batchSize) {
+            let rows = Array(prompts[start..<min(start + batchSize, prompts.count)])
+            let gated = rows.map { gating.gates(for: models.transportText($0.prompt, longPrompts: longPrompts)) }
+            let images: [[Image]] = zip(rows, gated).map { prompt, gated in
+                var request = GenerationRequest(prompt: prompt.prompt, steps: steps, guidance: prompt.guidance ?? guidance,
+                                                width: size ?? prompt.width ?? base.nativeImageSize,
+                                                height: size ?? prompt.height ?? base.nativeImageSize, seed: prompt.seed)
+                request.longPrompts = longPrompts
+                let original = Image(request: request, file: imagesFolder.appendingPathComponent(Self.fileName(prompt.id, "base")),
+                                     infotext: request.infotext(modelName: modelName))
+                request.adapterGates = gated.gates
+                let erased = Image(request: request, file: imagesFolder.appendingPathComponent(Self.fileName(prompt.id, "membranes")),
+                                   infotext: request.infotext(modelName: modelName, extra: [
+                                       (key: "Membranes", value: used), (key: "Transport", value: transport.commandLineName),
+                                       (key: "Gates", value: gated.gates.map { String(format: "%.3f", $0) }.joined(separator: " ")),
+                                   ]))
+                return [original, erased]
             }
-            let baseFile = imagesFolder.appendingPathComponent(Self.fileName(prompt.id, "base"))
-            let original = try image(baseFile, infotext: request.infotext(modelName: modelName))
-            let (gates, explanations) = gating.gates(for: models.transportText(prompt.prompt, longPrompts: longPrompts))
-            request.adapterGates = gates
-            let membranesFile = imagesFolder.appendingPathComponent(Self.fileName(prompt.id, "membranes"))
-            let erased = try image(membranesFile, infotext: request.infotext(modelName: modelName, extra: [
-                (key: "Membranes", value: used), (key: "Transport", value: transport.commandLineName),
-                (key: "Gates", value: gates.map { String(format: "%.3f", $0) }.joined(separator: " ")),
-            ]))
-            generations.append(Generation(prompt: prompt, base: original, withMembranes: erased, baseFile: baseFile,
-                                          membranesFile: membranesFile, gates: explanations, reused: reused))
-            guard progress(index + 1, prompts.count) else { throw TrainingError.cancelled }
+            // An image already there that records exactly these parameters is read back; the rest are generated,
+            // those of one size and guidance in one batch.
+            var found: [URL: RGBImage] = [:]
+            for image in images.joined() {
+                if let earlier = try? PNGFile.read(from: image.file), earlier.text.contains(where: { $0 == ("parameters", image.infotext) }) {
+                    found[image.file] = earlier.image
+                }
+            }
+            let missing = images.joined().filter { found[$0.file] == nil }
+            var groups: [[Image]] = []
+            for image in missing {
+                let request = image.request
+                if let index = groups.firstIndex(where: { $0[0].request.width == request.width && $0[0].request.height == request.height
+                                                          && $0[0].request.guidance == request.guidance }) {
+                    groups[index].append(image)
+                } else {
+                    groups.append([image])
+                }
+            }
+            var generated: [URL: RGBImage] = [:]
+            for group in groups {
+                for (image, result) in zip(group, try models.generate(batch: group.map(\.request))) {
+                    try PNGFile.write(result.image, text: [("parameters", image.infotext)], to: image.file)
+                    generated[image.file] = result.image
+                }
+            }
+            for (index, prompt) in rows.enumerated() {
+                let (original, erased) = (images[index][0].file, images[index][1].file)
+                generations.append(Generation(prompt: prompt, base: found[original] ?? generated[original]!,
+                                              withMembranes: found[erased] ?? generated[erased]!, baseFile: original,
+                                              membranesFile: erased, gates: gated[index].explanations,
+                                              reused: [original, erased].filter { found[$0] != nil }.count))
+            }
+            guard progress(generations.count, prompts.count) else { throw TrainingError.cancelled }
         }
         return generations
     }

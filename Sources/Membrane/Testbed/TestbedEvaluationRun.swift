@@ -8,11 +8,14 @@ public struct TestbedEvaluationRun: Sendable {
     public var guidance: Float
     /// How the membranes are gated per prompt; `off` keeps every membrane at its weight (a plain LoRA).
     public var transport: TransportConfig
+    /// Prompts generated together through the UNet (each twice: without and with the membranes).
+    public var batchSize: Int
 
-    public init(steps: Int = 20, guidance: Float = 7.5, transport: TransportConfig) {
+    public init(steps: Int = 20, guidance: Float = 7.5, transport: TransportConfig, batchSize: Int = 8) {
         self.steps = steps
         self.guidance = guidance
         self.transport = transport
+        self.batchSize = max(batchSize, 1)
     }
 
     /// `models` must be the base model without membranes; `progress(done, total)` returns false to cancel.
@@ -26,15 +29,24 @@ public struct TestbedEvaluationRun: Sendable {
                                           encode: { base.transportText($0) })
         let size = models.nativeImageSize
         var generations: [TestbedGeneration] = []
-        for (index, prompt) in suite.prompts.enumerated() {
-            var request = GenerationRequest(prompt: prompt.text, steps: steps, guidance: guidance, width: size,
-                                            height: size, seed: prompt.seed)
-            let original = try models.generate(request).image  // no gates: the frozen model alone
-            let (gates, explanations) = gating.gates(for: models.transportText(prompt.text))
-            request.adapterGates = gates
-            let erased = try models.generate(request).image
-            generations.append(TestbedGeneration(prompt: prompt, base: original, withMembrane: erased, gates: explanations))
-            guard progress(index + 1, suite.prompts.count) else { throw TrainingError.cancelled }
+        for start in stride(from: 0, to: suite.prompts.count, by: batchSize) {
+            let prompts = suite.prompts[start..<min(start + batchSize, suite.prompts.count)]
+            let gated = prompts.map { gating.gates(for: models.transportText($0.text)) }
+            // Each prompt twice, same seed: gate 0 (the frozen model) and its transport gates.
+            let requests = zip(prompts, gated).flatMap { prompt, gated in
+                [nil, gated.gates].map { gates in
+                    var request = GenerationRequest(prompt: prompt.text, steps: steps, guidance: guidance, width: size,
+                                                    height: size, seed: prompt.seed)
+                    request.adapterGates = gates
+                    return request
+                }
+            }
+            let images = try models.generate(batch: requests).map(\.image)
+            for (index, (prompt, gated)) in zip(prompts, gated).enumerated() {
+                generations.append(TestbedGeneration(prompt: prompt, base: images[2 * index], withMembrane: images[2 * index + 1],
+                                                     gates: gated.explanations))
+            }
+            guard progress(generations.count, suite.prompts.count) else { throw TrainingError.cancelled }
         }
         return generations
     }

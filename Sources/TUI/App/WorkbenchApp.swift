@@ -259,8 +259,9 @@ public final class WorkbenchApp {
                 ? surface.style(.selection) : surface.style(.statusBar))
         }
         let model = options.modelPath.map { ($0 as NSString).lastPathComponent } ?? "none"
-        // The labelled form when it fits, else the shorter one (the screen tabs come first).
-        let fitting = ["model: \(model) · theme: \(theme.name) ", "\(model) · theme: \(theme.name) "]
+        // The labelled form when it fits, else shorter ones (the screen tabs come first).
+        let fitting = ["model: \(model) · theme: \(theme.name) ", "\(model) · theme: \(theme.name) ", "\(model) · \(theme.name) ",
+                       "\(theme.name) "]
             .first { x + 2 + terminalWidth(of: $0) <= surface.width }
         if let right = fitting {
             surface.write(right, x: surface.width - terminalWidth(of: right), y: 0, role: .statusBar)
