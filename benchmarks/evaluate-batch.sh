@@ -16,7 +16,7 @@ for batch in "${@:-1 4 8 16}"; do
         "$workbench" evaluate --task testbed --membrane "$membrane" --others 40 --batch "$size" --json > /tmp/evaluate-batch-$size.json 2>/dev/null
         end=$(date +%s.%N)
         printf 'batch %2d: %6.1f s  (erasure %s, preservation %s)\n' "$size" "$(echo "$end - $start" | bc)" \
-            "$(grep -o '"erasureRate" : [0-9.]*' /tmp/evaluate-batch-$size.json | cut -d' ' -f3)" \
-            "$(grep -o '"preservation" : [0-9.]*' /tmp/evaluate-batch-$size.json | cut -d' ' -f3)"
+            "$(grep -m1 -o '"erasureRate" : [0-9.]*' /tmp/evaluate-batch-$size.json | cut -d' ' -f3)" \
+            "$(grep -m1 -o '"preservation" : [0-9.]*' /tmp/evaluate-batch-$size.json | cut -d' ' -f3)"
     done
 done
