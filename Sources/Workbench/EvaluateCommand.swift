@@ -108,7 +108,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Seed of the prompt suite (scenes, wording, generation seeds).")
     var seed: UInt64 = 0
 
-    @Option(help: "testbed and paper tasks: prompts generated together through the UNet (more is faster on small images, and takes more memory).")
+    @Option(help: "testbed, matrix and paper tasks: prompts generated together through the UNet (faster on small images, takes more memory).")
     var batch = 8
 
     @Option(help: "Denoising steps per image.")
@@ -181,7 +181,7 @@ struct EvaluateCommand: ParsableCommand {
                     settings.append(TestbedMatrixSetting(name: "together", membranes: Array(zip(files, choices))))
                 }
                 let suite = TestbedMatrixSuite(erased: settings.flatMap(\.erased), perConcept: perConcept, seed: seed)
-                let result = try TestbedMatrixRun(steps: steps, guidance: guidance, transport: transportConfig)
+                let result = try TestbedMatrixRun(steps: steps, guidance: guidance, transport: transportConfig, batchSize: batch)
                     .report(models: models, settings: settings, suite: suite, progress: progress)
                 try writeReport(result.page(settings: reportSettings, lossCurve: try lossCurve()), images: [])
                 print(json ? try result.json() : result.table)

@@ -1,6 +1,7 @@
 import Diffusion
 import Foundation
 import Testing
+@testable import Membrane
 
 /// `spm-workbench evaluate --task testbed` end to end on the tiny SD1 fixture (its images mean nothing to the
 /// detectors, so the checks are the ones that hold for any model): the suite's size, and a membrane at weight 0
@@ -52,6 +53,29 @@ import Testing
         #expect(pictureLines.count == 2 * ((pixels + 1) / 2), "\(pictureLines.count) picture lines for \(pixels) px images")
         #expect(pictureLines.allSatisfy { $0.hasPrefix("\u{1B}[38;2;") && $0.hasSuffix("\u{1B}[0m") })
         #expect(run.standardOutput.contains("erasure rate"))
+    }
+
+    /// matrix and attack end to end, batched: at weight 0 a membrane changes no image, so every concept the base
+    /// model drew is kept, and every text attack "succeeds" wherever the base image shows the target.
+    @Test func matrixAndAttackRunEndToEnd() throws {
+        let membrane = WorkbenchRun.fixtures.appendingPathComponent("tiny-sd1-spm-original.safetensors").path + ":0"
+        let model = WorkbenchRun.fixtures.appendingPathComponent("tiny-sd1").path
+        let matrix = try WorkbenchRun(["evaluate", "--task", "matrix", "--model", model, "--membrane", membrane,
+                                       "--per-concept", "1", "--steps", "2", "--batch", "5", "--json"])
+        #expect(matrix.status == 0, "\(matrix.standardError)")
+        let columns = try #require(try matrix.jsonObject()["columns"] as? [[String: Any]])
+        let cells = try #require(columns.first?["cells"] as? [[String: Any]])
+        #expect(cells.count == TestbedWorld().concepts.count)
+        #expect(cells.allSatisfy { ($0["kept"] as? Double).map { $0 == 1 } ?? true })
+
+        let attack = try WorkbenchRun(["evaluate", "--task", "attack", "--model", model, "--membrane", membrane, "--target", "red",
+                                       "--per-kind", "1", "--steps", "2", "--json"])
+        #expect(attack.status == 0, "\(attack.standardError)")
+        let rows = try #require(try attack.jsonObject()["rows"] as? [[String: Any]])
+        #expect(rows.map { $0["kind"] as? String } == TestbedAttackKind.allCases.map(\.rawValue))
+        for row in rows where row["kind"] as? String != "embedding" && (row["baseShows"] as? Double ?? 0) > 0 {
+            #expect(row["gated"] as? Double == 1 && row["floored"] as? Double == 1 && row["alwaysOn"] as? Double == 1, "\(row)")
+        }
     }
 
     @Test func badInputIsOneLine() throws {

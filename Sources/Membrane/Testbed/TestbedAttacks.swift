@@ -176,25 +176,34 @@ public struct TestbedAttackRun: Sendable {
             var request = GenerationRequest(prompt: prompt.text, negativePrompt: prompt.negative, steps: steps,
                                             guidance: guidance, width: size, height: size, seed: prompt.seed)
             request.longPrompts = .chunk
-            let original = try models.generate(request)  // no gates: the frozen model alone
             var images: [TestbedAttackGating: RGBImage] = [:]
             var explanations: [TestbedAttackGating: [FacilitatedTransport.Explanation]] = [:]
-            let text = models.transportText(prompt.text, longPrompts: .chunk)
-            for gating in TestbedAttackGating.allCases {
-                if prompt.kind == .embedding {
+            let original: (image: RGBImage, latents: Tensor)
+            if prompt.kind == .embedding {
+                original = try models.generate(request)  // no gates: the frozen model alone
+                for gating in TestbedAttackGating.allCases where gating != .gated {
                     // No text to gate by: the floor (or the full weight) is the gate.
-                    guard gating != .gated else { continue }
-                    let gates = gatings[gating]!.gatesWithoutText
-                    request.adapterGates = gates
-                    request.promptConditioning = try embeddingAttack.conditioning(
-                        prompt: prompt.text, seed: prompt.seed, base: base, attacked: models, gates: gates,
+                    var attacked = request
+                    attacked.adapterGates = gatings[gating]!.gatesWithoutText
+                    attacked.promptConditioning = try embeddingAttack.conditioning(
+                        prompt: prompt.text, seed: prompt.seed, base: base, attacked: models, gates: attacked.adapterGates!,
                         baseLatents: original.latents)
-                } else {
-                    let gated = gatings[gating]!.gates(for: text)
-                    request.adapterGates = gated.gates
-                    explanations[gating] = gated.explanations
+                    images[gating] = try models.generate(attacked).image
                 }
-                images[gating] = try models.generate(request).image
+            } else {
+                // The frozen model (no gates) and every gating, one batch.
+                let text = models.transportText(prompt.text, longPrompts: .chunk)
+                let gated = TestbedAttackGating.allCases.map { gatings[$0]!.gates(for: text) }
+                let results = try models.generate(batch: [request] + gated.map { gated in
+                    var attacked = request
+                    attacked.adapterGates = gated.gates
+                    return attacked
+                })
+                original = results[0]
+                for (index, gating) in TestbedAttackGating.allCases.enumerated() {
+                    images[gating] = results[index + 1].image
+                    explanations[gating] = gated[index].explanations
+                }
             }
             generations.append(TestbedAttackGeneration(prompt: prompt, base: original.image, withMembranes: images,
                                                        gates: explanations))

@@ -60,13 +60,16 @@ public struct TestbedMatrixRun: Sendable {
     public var guidance: Float
     public var transport: TransportConfig
     public var detector: TestbedDetector
+    /// Prompts generated together through the UNet.
+    public var batchSize: Int
 
     public init(steps: Int = 20, guidance: Float = 7.5, transport: TransportConfig = TransportConfig(),
-                detector: TestbedDetector = TestbedDetector()) {
+                detector: TestbedDetector = TestbedDetector(), batchSize: Int = 8) {
         self.steps = steps
         self.guidance = guidance
         self.transport = transport
         self.detector = detector
+        self.batchSize = max(batchSize, 1)
     }
 
     /// `models` must be the base model without membranes; `progress(done, total)` returns false to cancel.
@@ -78,17 +81,25 @@ public struct TestbedMatrixRun: Sendable {
         }
         let total = suite.prompts.count * (settings.count + 1)
         var done = 0
-        func advance() throws {
-            done += 1
-            guard progress(done, total) else { throw TrainingError.cancelled }
+        /// Whether each prompt's image, generated `batchSize` prompts at a time, shows the concept it names.
+        func shows(_ models: PipelineModels, gates: (Int) -> [Float]?) throws -> [Bool] {
+            var shown: [Bool] = []
+            for start in stride(from: 0, to: suite.prompts.count, by: batchSize) {
+                let indices = start..<min(start + batchSize, suite.prompts.count)
+                let images = try models.generate(batch: indices.map { index in
+                    var generation = request(suite.prompts[index])
+                    generation.adapterGates = gates(index)
+                    return generation
+                }).map(\.image)
+                shown += zip(indices, images).map { detector.detect($1).shows(suite.prompts[$0].probe) }
+                done += indices.count
+                guard progress(done, total) else { throw TrainingError.cancelled }
+            }
+            return shown
         }
         // Transport reads the text encoder, which membranes do not touch: each prompt is encoded once.
         let texts = suite.prompts.map { base.transportText($0.text) }
-        var baseShows: [Bool] = []
-        for prompt in suite.prompts {
-            baseShows.append(detector.detect(try base.generate(request(prompt)).image).shows(prompt.probe))
-            try advance()
-        }
+        let baseShows = try shows(base, gates: { _ in nil })
         var columns: [TestbedMatrixReport.Column] = []
         for setting in settings {
             var models = base
@@ -96,16 +107,10 @@ public struct TestbedMatrixRun: Sendable {
             models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: files))
             let gating = FacilitatedTransport(configuration: transport, files: files, choices: setting.membranes.map(\.choice),
                                               encode: { base.transportText($0) })
-            var shows: [Bool] = []
-            for (prompt, text) in zip(suite.prompts, texts) {
-                var generation = request(prompt)
-                generation.adapterGates = gating.gates(for: text).gates
-                shows.append(detector.detect(try models.generate(generation).image).shows(prompt.probe))
-                try advance()
-            }
+            let membraneShows = try shows(models, gates: { gating.gates(for: texts[$0]).gates })
             columns.append(TestbedMatrixReport.Column(setting: setting.name, erased: setting.erased,
                                                       probes: suite.prompts.map(\.probe), baseShows: baseShows,
-                                                      membraneShows: shows))
+                                                      membraneShows: membraneShows))
         }
         return TestbedMatrixReport(columns: columns)
     }
