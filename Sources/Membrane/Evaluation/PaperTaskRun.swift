@@ -58,6 +58,14 @@ public struct PaperTaskRun: Sendable {
         models.unet = try base.unet.attaching(MembraneAdapters.adapters(for: files))
         let gating = FacilitatedTransport(configuration: transport, files: files, choices: membranes.map(\.choice),
                                           encode: { base.transportText($0, longPrompts: longPrompts) })
+        // A row whose size the model cannot take stops the run before any image, naming the row.
+        for prompt in prompts {
+            let (width, height) = (size ?? prompt.width ?? base.nativeImageSize, size ?? prompt.height ?? base.nativeImageSize)
+            guard width > 0, height > 0, width % base.sizeMultiple == 0, height % base.sizeMultiple == 0 else {
+                throw PromptFileError(file: "prompt \(prompt.id)", line: nil,
+                                      problem: "size \(width)×\(height) is not a positive multiple of \(base.sizeMultiple) (give --size)")
+            }
+        }
         try FileManager.default.createDirectory(at: imagesFolder, withIntermediateDirectories: true)
         let used = membranes.map { "\($0.choice.name):\($0.choice.weight)" + ($0.choice.minGate.map { ":\($0)" } ?? "") }
             .joined(separator: " ")

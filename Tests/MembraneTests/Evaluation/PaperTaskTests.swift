@@ -186,6 +186,13 @@ import Testing
         #expect(again.map(\.reused) == [2, 2])
         #expect(again.map(\.base) == first.map(\.base) && again.map(\.withMembranes) == first.map(\.withMembranes))
 
+        // A row of a size the model cannot take stops the run before any image, naming the row.
+        let (odd, side, multiple) = (models.nativeImageSize + 1, models.nativeImageSize, models.sizeMultiple)
+        #expect(throws: PromptFileError(file: "prompt odd", line: nil,
+                                        problem: "size \(odd)×\(side) is not a positive multiple of \(multiple) (give --size)")) {
+            try run.generations(models: models, modelName: "tiny", membranes: membranes,
+                                prompts: prompts + [TaskPrompt(id: "odd", prompt: "x", seed: 1, width: odd, height: side)])
+        }
         var other = run
         other.steps = 3
         let changed = try other.generations(models: models, modelName: "tiny", membranes: membranes, prompts: prompts)
