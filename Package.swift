@@ -26,8 +26,10 @@ let package = Package(
         // oneDNN has no pkg-config file: its module map links `dnnl` and its OpenMP runtime `gomp` by name.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
+        // The engine's exponential-bound row kernels in C, compiled for several instruction sets at once.
+        .target(name: "CKernels"),
         // The CPU diffusion engine: tensors, weights, models, schedulers. No UI, no SPM knowledge.
-        .target(name: "Diffusion", dependencies: ["CBLAS", "CDNNL", "CPNG", "CYAML", "CZlib"],
+        .target(name: "Diffusion", dependencies: ["CBLAS", "CDNNL", "CKernels", "CPNG", "CYAML", "CZlib"],
                 resources: [.copy("Resources")]),
         // The SPM method on top of the engine: adapters, files, training, transport, merging, evaluation.
         .target(name: "Membrane", dependencies: ["Diffusion", "CCrypto"]),
@@ -46,7 +48,7 @@ let package = Package(
 
         // What several test suites share (the seeded generator); never linked into the product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "CKernels", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "MembraneTests", dependencies: ["Membrane", "TestSupport"]),
         // Runs the built `spm-workbench` binary as a subprocess (it sits next to the test bundle).
         .testTarget(name: "WorkbenchTests", dependencies: ["Diffusion", "Membrane", "TestSupport"]),

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Testing
 @testable import Diffusion
@@ -51,6 +52,58 @@ import TestSupport
             let result = input.sigmoid().toArray()
             let expected = input.toArray().map { 1 / (1 + Foundation.exp(-Double($0))) }
             #expect(zip(result, expected).allSatisfy { abs(Double($0) - $1) <= 1e-6 * $1 }, "count \(count)")
+        }
+    }
+
+    /// The C softmax kernel against Double: rows of every length around the vector width and long ones, each
+    /// scaled, with and without a causal mask (row r of a block starting at query q keeps q + r + 1 entries).
+    /// Tolerance: rounding scale·x to float (|scale·x| ≤ 11 here) moves e^x by up to ~1.5e-6 of itself.
+    @Test func softmaxRowsMatchDoubleWithAndWithoutCausalMask() {
+        for length in [1, 2, 15, 16, 17, 31, 33, 1000, 4097] {
+            for causal in [-1, 0, 5] {
+                let rows = 4, leading = length + 3
+                var scores = randomTensor([rows * leading], seed: UInt64(length * 7 + causal + 1), in: -30...30).toArray()
+                let original = scores
+                scores.withUnsafeMutableBufferPointer {
+                    spm_softmax_rows($0.baseAddress!, rows, length, leading, 0.37, causal)
+                }
+                for r in 0..<rows {
+                    let valid = causal < 0 ? length : min(length, causal + r + 1)
+                    let line = (0..<valid).map { 0.37 * Double(original[r * leading + $0]) }
+                    let total = line.map { Foundation.exp($0 - line.max()!) }.reduce(0, +)
+                    for i in 0..<length {
+                        let expected = i < valid ? Foundation.exp(line[i] - line.max()!) / total : 0
+                        let value = Double(scores[r * leading + i])
+                        #expect(abs(value - expected) <= 4e-6 * expected + 1e-12, "length \(length) row \(r) [\(i)]")
+                    }
+                    for i in length..<leading { #expect(scores[r * leading + i] == original[r * leading + i]) }
+                }
+            }
+        }
+    }
+
+    @Test func softmaxRowsKeepNaNAndZeroNegativeInfinity() {
+        var row: [Float] = [1, -.infinity, 2, 3] + [Float](repeating: 0, count: 20)
+        row.withUnsafeMutableBufferPointer { spm_softmax_rows($0.baseAddress!, 1, $0.count, $0.count, 1, -1) }
+        #expect(row[1] == 0 && abs(row.reduce(0, +) - 1) < 1e-6)
+        var poisoned: [Float] = [1, .nan, 2]
+        poisoned.withUnsafeMutableBufferPointer { spm_softmax_rows($0.baseAddress!, 1, 3, 3, 1, -1) }
+        #expect(poisoned.allSatisfy { $0.isNaN })
+    }
+
+    /// g ← scale · p ⊙ (g − shift) per row, against the same formula in Double.
+    @Test func softmaxBackwardRowsMatchTheFormula() {
+        let (rows, length) = (3, 37)
+        let p = randomTensor([rows * length], seed: 91, in: 0...1).toArray()
+        let g = randomTensor([rows * length], seed: 92, in: -2...2).toArray()
+        let shift: [Float] = [0.5, -1, 2]
+        var result = g
+        result.withUnsafeMutableBufferPointer { out in
+            spm_softmax_backward_rows(p, out.baseAddress!, shift, rows, length, length, 0.25)
+        }
+        for i in 0..<(rows * length) {
+            let expected = 0.25 * Double(p[i]) * (Double(g[i]) - Double(shift[i / length]))
+            #expect(abs(Double(result[i]) - expected) <= 1e-6)
         }
     }
 }

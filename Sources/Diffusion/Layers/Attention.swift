@@ -1,3 +1,5 @@
+import CKernels
+
 /// Scaled dot-product attention, softmax(q kᵀ / √d + mask) v, over [batch, heads, tokens, headDim] tensors.
 ///
 /// Computed per (batch, head) in blocks of queries, flash-attention style: a block's scores are written by one
@@ -91,16 +93,9 @@ public enum Attention {
             let (keys, scale, causal) = (self.keys, self.scale, self.causal)
             let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1))
             Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
-                for row in range {
-                    // Causal: keys after the query's own position get probability 0 (a −∞ score).
-                    let valid = causal ? Swift.min(keys, start + row + 1) : keys
-                    let scores = scores + row * keys
-                    let largest = largestValue(scores, count: valid) * scale
-                    transformVectors(scores, scores, count: valid) { exponential($0 * scale - largest) }
-                    let normaliser = Float(1 / sumOfRow(scores, valid))
-                    transformVectors(scores, scores, count: valid) { $0 * normaliser }
-                    (scores + valid).update(repeating: 0, count: keys - valid)
-                }
+                // Causal: keys after the query's own position get probability 0 (a −∞ score).
+                spm_softmax_rows(scores + range.lowerBound * keys, range.count, keys, keys, scale,
+                                 causal ? start + range.lowerBound : -1)
             }
         }
 
@@ -153,11 +148,10 @@ public enum Attention {
                             rowDot.withUnsafeBufferPointer { rowDot in
                                 let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1))
                                 Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
-                                    for row in range {
-                                        let p = probabilities + row * keys, ds = scoreGradient + row * keys
-                                        let shift = rowDot[row]
-                                        for i in 0..<keys { ds[i] = p[i] * (ds[i] - shift) * scale }
-                                    }
+                                    let offset = range.lowerBound * keys
+                                    spm_softmax_backward_rows(probabilities + offset, scoreGradient + offset,
+                                                              rowDot.baseAddress! + range.lowerBound, range.count,
+                                                              keys, keys, scale)
                                 }
                             }
                             if let mergedQuery {

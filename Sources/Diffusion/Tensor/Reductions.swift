@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Reductions along axes, and softmax. Each reduction moves the reduced axes to the end and makes the tensor
@@ -112,10 +113,8 @@ extension Tensor {
     /// e^x / Σ e^x along `axis`, computed as e^(x − max) so no exponent overflows.
     public func softmax(axis: Int) -> Tensor {
         let result = alongLastAxis(axis, op: "softmax") { row, output, length in
-            let largest = largestValue(row, count: length)
-            transformVectors(row, output, count: length) { exponential($0 - largest) }
-            let scale = Float(1 / sumOfRow(output, length))
-            transformVectors(output, output, count: length) { $0 * scale }
+            output.update(from: row, count: length)
+            spm_softmax_rows(output, 1, length, length, 1, -1)
         }
         let y = result.detached()
         // dx = y ⊙ (g − Σ g ⊙ y)
