@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Elementwise ops. Binary ops broadcast as numpy/PyTorch do. Each op is one closure handed to a shared driver
@@ -74,16 +75,14 @@ extension Tensor {
         return result
     }
 
-    /// A new contiguous tensor with `transform` applied 16 elements at a time (for the vectorised functions
-    /// of VectorMath.swift).
-    @inline(__always)
-    func mapVectors(_ transform: (FloatVector) -> FloatVector) -> Tensor {
+    /// A new contiguous tensor with an elementwise kernel of CKernels applied (in chunks over the threads).
+    func mapKernel(_ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         let dense = contiguous()
         let result = Tensor(uninitializedShape: shape)
         let input = dense.elements, output = result.mutableElements
         withExtendedLifetime(dense.storage) {
             Parallel.forEachChunk(count: elementCount, minimumChunk: Parallel.elementGrain) { range in
-                transformVectors(input + range.lowerBound, output + range.lowerBound, count: range.count, transform)
+                kernel(input + range.lowerBound, output + range.lowerBound, range.count)
             }
         }
         return result
@@ -185,7 +184,7 @@ extension Tensor {
     // MARK: Functions
 
     public func exp() -> Tensor {
-        let result = mapVectors(exponential)
+        let result = mapKernel(spm_exp)
         let y = result.detached()
         return result.recorded(from: [self]) { [$0 * y] }
     }
@@ -233,7 +232,7 @@ extension Tensor {
 
     /// 1 / (1 + e^(−x)), computed without overflow for any x.
     public func sigmoid() -> Tensor {
-        let result = mapVectors(logistic)
+        let result = mapKernel(spm_sigmoid)
         let y = result.detached()
         return result.recorded(from: [self]) { gradient in
             [Tensor.combineElements(gradient, y, op: "sigmoid backward") { g, y in g * y * (1 - y) }]
@@ -242,7 +241,7 @@ extension Tensor {
 
     /// x · sigmoid(x) (also called swish), the UNet's activation.
     public func silu() -> Tensor {
-        derivedElementwise(mapVectors { $0 * logistic($0) }, op: "silu") { x in
+        derivedElementwise(mapKernel { spm_affine_silu($0, $1, $2, 1, 0) }, op: "silu") { x in
             let s = 1 / (1 + Foundation.exp(-x))
             return s * (1 + x * (1 - s))
         }
@@ -252,7 +251,7 @@ extension Tensor {
         switch approximation {
         case .none:
             let x = detached()
-            return mapVectors(erfGELU).recorded(from: [self]) { [$0 * x.mapVectors(erfGELUDerivative)] }
+            return mapKernel(spm_gelu).recorded(from: [self]) { [$0 * x.mapKernel(spm_gelu_derivative)] }
         case .tanh:
             let scale = Float(2 / Double.pi).squareRoot()
             let result = mapElements { x in 0.5 * x * (1 + Foundation.tanh(scale * (x + 0.044715 * x * x * x))) }

@@ -1,3 +1,5 @@
+import CKernels
+
 // Fused normalisations and GEGLU: each is one op with one analytic gradient rule, instead of the ten or so
 // generic ops (each a full pass over a fresh buffer) they would be composed of. A normalised row is the group
 // of (sample, group) for GroupNorm and one token's features for LayerNorm; its statistics are taken in Double
@@ -27,13 +29,6 @@ func rowStatistics(_ row: UnsafePointer<Float>, _ length: Int, epsilon: Float) -
     }
     let variance = ((s0 + s1) + (s2 + s3)) / Double(length)
     return (Float(mean), Float(1 / (variance + Double(epsilon)).squareRoot()))
-}
-
-/// SiLU's derivative at y: σ(y)·(1 + y·(1 − σ(y))).
-@inline(__always)
-private func siluDerivative(_ y: FloatVector) -> FloatVector {
-    let s = logistic(y)
-    return s * (1 + y * (1 - s))
 }
 
 extension Tensor {
@@ -68,10 +63,7 @@ extension Tensor {
                             let scale = g[channel] * inverse, shift = b[channel] - mean * scale
                             let from = source + row * rowLength + local * plane, to = output + row * rowLength + local * plane
                             if followedBySiLU {
-                                transformVectors(from, to, count: plane) { v in
-                                    let y = v * scale + shift
-                                    return y * logistic(y)
-                                }
+                                spm_affine_silu(from, to, plane, scale, shift)
                             } else {
                                 transformVectors(from, to, count: plane) { $0 * scale + shift }
                             }
@@ -94,6 +86,10 @@ extension Tensor {
                 withExtendedLifetime((x.storage, gamma.storage, beta.storage, dy.storage)) {
                     let incoming = dy.elements
                     Parallel.forEachChunk(count: rowCount, minimumChunk: 1) { rows in
+                        // With SiLU the gradient reaching the affine output is dz·silu′(y): it is written into dx
+                        // (turned into dx in the second pass), or into this scratch when dx is not wanted.
+                        let scratch = followedBySiLU && dx == nil ? UnsafeMutablePointer<Float>.allocate(capacity: plane) : nil
+                        defer { scratch?.deallocate() }
                         for row in rows {
                             let (mean, inverse) = (saved[2 * row], saved[2 * row + 1])
                             let sample = row / groups
@@ -102,30 +98,34 @@ extension Tensor {
                                 let channel = (row % groups) * groupChannels + local
                                 let start = row * rowLength + local * plane
                                 let from = source + start, upstream = incoming + start
-                                var (dySum, dyDotSum) = (0.0, 0.0)
-                                // With SiLU the gradient reaching the affine output is dz·silu′(y); it is written
-                                // into dx first (when dx is wanted) and turned into dx in the second pass.
                                 let scale = g[channel] * inverse, shift = b[channel] - mean * scale
+                                let affineGradient: UnsafePointer<Float>
+                                if let dx {
+                                    if followedBySiLU {
+                                        spm_affine_silu_backward(from, upstream, dx + start, plane, scale, shift)
+                                    } else {
+                                        (dx + start).update(from: upstream, count: plane)
+                                    }
+                                    affineGradient = UnsafePointer(dx + start)
+                                } else if let scratch {
+                                    spm_affine_silu_backward(from, upstream, scratch, plane, scale, shift)
+                                    affineGradient = UnsafePointer(scratch)
+                                } else {
+                                    affineGradient = upstream
+                                }
+                                var (dySum, dyDotSum) = (0.0, 0.0)
                                 for i in Swift.stride(from: 0, to: plane, by: FloatVector.scalarCount) {
                                     let count = Swift.min(FloatVector.scalarCount, plane - i)
                                     var v = FloatVector(repeating: 0), d = FloatVector(repeating: 0)
                                     if count == FloatVector.scalarCount {
                                         v = UnsafeRawPointer(from + i).loadUnaligned(as: FloatVector.self)
-                                        d = UnsafeRawPointer(upstream + i).loadUnaligned(as: FloatVector.self)
+                                        d = UnsafeRawPointer(affineGradient + i).loadUnaligned(as: FloatVector.self)
                                     } else {
-                                        for lane in 0..<count { v[lane] = from[i + lane]; d[lane] = upstream[i + lane] }
+                                        for lane in 0..<count { v[lane] = from[i + lane]; d[lane] = affineGradient[i + lane] }
                                     }
-                                    if followedBySiLU { d = d * siluDerivative(v * scale + shift) }
                                     let normalised = (v - mean) * inverse
                                     dySum += Double(d.sum())
                                     dyDotSum += Double((d * normalised).sum())
-                                    if let dx {
-                                        if count == FloatVector.scalarCount {
-                                            UnsafeMutableRawPointer(dx + start + i).storeBytes(of: d, as: FloatVector.self)
-                                        } else {
-                                            for lane in 0..<count { dx[start + i + lane] = d[lane] }
-                                        }
-                                    }
                                 }
                                 sums[2 * (sample * channels + channel)] = dyDotSum
                                 sums[2 * (sample * channels + channel) + 1] = dySum
@@ -255,7 +255,7 @@ extension Tensor {
             Parallel.forEachChunk(count: rowCount, minimumChunk: minimumRows) { rows in
                 for row in rows {
                     let a = source + row * width
-                    transformVectorPairs(a, a + inner, output + row * inner, count: inner) { a, b in a * erfGELU(b) }
+                    spm_geglu(a, a + inner, output + row * inner, inner)
                 }
             }
         }
@@ -268,9 +268,7 @@ extension Tensor {
                         for row in rows {
                             let a = source + row * width, b = a + inner, upstream = incoming + row * inner
                             let toA = dx + row * width, toB = toA + inner
-                            transformVectorPairs(upstream, b, toA, count: inner) { g, b in g * erfGELU(b) }
-                            transformVectorPairs(upstream, b, toB, count: inner) { g, b in g * erfGELUDerivative(b) }
-                            transformVectorPairs(toB, a, toB, count: inner) { gb, a in gb * a }
+                            spm_geglu_backward(upstream, a, b, toA, toB, inner)
                         }
                     }
                 }

@@ -127,8 +127,7 @@ extension Tensor {
     public func logSoftmax(axis: Int) -> Tensor {
         let result = alongLastAxis(axis, op: "logSoftmax") { row, output, length in
             let largest = largestValue(row, count: length)
-            transformVectors(row, output, count: length) { exponential($0 - largest) }  // scratch for the sum
-            let shift = largest + Float(Foundation.log(sumOfRow(output, length)))
+            let shift = largest + Float(Foundation.log(spm_sum_exp(row, length, largest)))
             transformVectors(row, output, count: length) { $0 - shift }
         }
         let probabilities = result.detached().exp()
