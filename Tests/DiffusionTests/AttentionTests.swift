@@ -2,11 +2,11 @@ import Foundation
 import Testing
 @testable import Diffusion
 
-/// Attention's two forward paths (small heads one query at a time in C, larger heads by blocked GEMMs) against the
-/// formula in Double, on the layouts the models pass: heads split from [batch, tokens, heads·dimension] as views.
+/// Blocked attention against the formula in Double for head sizes from the tiny models' (4) to SD's (40), on the
+/// layouts the models pass: heads split from [batch, tokens, heads·dimension] as views.
 @Suite struct AttentionTests {
     @Test(arguments: [(4, false), (8, true), (16, false), (17, false), (17, true), (40, false)])
-    func bothPathsMatchTheFormula(depth: Int, causal: Bool) {
+    func blockedAttentionMatchesTheFormula(depth: Int, causal: Bool) {
         let (batch, heads, queries) = (2, 3, 21)
         let keys = causal ? queries : 37  // 37 keys: two full vectors of 16 and a tail
         let q = Attention.splitHeads(randomTensor([batch, queries, heads * depth], seed: 1, in: -2...2), heads: heads)

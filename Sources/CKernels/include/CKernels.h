@@ -13,15 +13,6 @@
 /// queries starting at position `causal`). A row with NaN becomes NaN; −∞ entries become 0.
 void spm_softmax_rows(float *rows, size_t count, size_t length, size_t leading, float scale, long causal);
 
-/// Attention for one head one query at a time, for small head dimensions (GEMMs with an inner dimension of a few
-/// elements waste most of their time): out[r] = softmax(scale · q[r] · kᵀ) · v over the keys row r sees (all, or
-/// with `causal` ≥ 0 the first causal + r + 1). q: `rows` rows of `depth` floats, `query_stride` apart; keys_t:
-/// K transposed, depth × keys; values_t: V transposed, width × keys; out: rows of `width` floats, `out_stride`
-/// apart; scores: scratch of `keys` floats.
-void spm_attention_rows(const float *query, size_t query_stride, const float *keys_t, const float *values_t,
-                        float *out, size_t out_stride, size_t rows, size_t keys, size_t depth, size_t width,
-                        float scale, long causal, float *scores);
-
 /// Softmax's gradient for `count` rows of probabilities p (in place over the upstream gradient g of the
 /// probabilities): g ← scale · p ⊙ (g − shift[row]), where shift[row] = Σ g ⊙ p of the row (the caller's).
 void spm_softmax_backward_rows(const float *probabilities, float *gradient, const float *shift, size_t count,

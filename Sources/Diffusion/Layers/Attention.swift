@@ -7,10 +7,6 @@ import CKernels
 /// multiplied by v straight into the output while they are still in the core's cache. The full score matrix
 /// (4096 × 4096 per head for SD1.5 at 512 px) is never materialised, and memory stays bounded.
 public enum Attention {
-    /// Heads of at most this many dimensions (queries, keys and values) run forward one query at a time in C:
-    /// a GEMM with an inner dimension of a few elements wastes most of its time. The tiny models' heads (4–16).
-    static let queryKernelDepth = 16
-
     /// A block's score buffer holds at most this many elements (4 MiB): large enough for efficient GEMMs and few
     /// enough to stay in a core's L2 cache between the GEMM that writes it and the one that reads it.
     public static let scoreElementBudget = 1 << 20
@@ -68,10 +64,6 @@ public enum Attention {
         func forward() -> Tensor {
             let merged = Tensor(uninitializedShape: [batch, queries, heads, valueDim])
             guard merged.elementCount > 0 else { return merged.permuted([0, 2, 1, 3]) }
-            if headDim <= Attention.queryKernelDepth && valueDim <= Attention.queryKernelDepth {
-                forwardByQueries(into: merged.mutableElements)
-                return merged.permuted([0, 2, 1, 3])
-            }
             let q = HeadOperand(query), kT = HeadOperand(key, transposed: true), v = HeadOperand(value)
             let scores = BufferPool.shared.allocate(floats: blockElements)
             defer { BufferPool.shared.deallocate(scores, floats: blockElements) }
@@ -91,30 +83,6 @@ public enum Attention {
                 }
             }
             return merged.permuted([0, 2, 1, 3])
-        }
-
-        /// Small heads: each (batch, head) pair copies its keys and values transposed once, then the C kernel
-        /// takes its queries one at a time (scores, softmax and p·v of a query stay in the core's L1 cache); the
-        /// pairs run in parallel.
-        private func forwardByQueries(into output: UnsafeMutablePointer<Float>) {
-            let q = query.contiguousHeads()
-            let (batch, heads, queries, keys, headDim, valueDim) = (batch, heads, queries, keys, headDim, valueDim)
-            let (key, value, scale, causal) = (self.key, self.value, self.scale, self.causal)
-            withExtendedLifetime((q, key, value)) {
-                Parallel.forEachChunk(count: batch * heads, minimumChunk: 1) { pairs in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: keys * (headDim + valueDim + 1))
-                    defer { scratch.deallocate() }
-                    let keysT = scratch, valuesT = scratch + keys * headDim, scores = valuesT + keys * valueDim
-                    for pair in pairs {
-                        let (b, h) = pair.quotientAndRemainder(dividingBy: heads)
-                        key.transposedHead(b, h, into: keysT)
-                        value.transposedHead(b, h, into: valuesT)
-                        spm_attention_rows(q.element(b, h, 0), q.strides[2], keysT, valuesT,
-                                           output + (b * queries * heads + h) * valueDim, heads * valueDim,
-                                           queries, keys, headDim, valueDim, scale, causal ? 0 : -1, scores)
-                    }
-                }
-            }
         }
 
         /// softmax(q kᵀ·scale + mask) for `rows` queries from `start` of (b, h), row-major into `scores`.
@@ -250,15 +218,6 @@ public enum Attention {
 private extension Tensor {
     /// Rows of the last axis made unit-stride (a copy only when they are not), for per-row dot products.
     func contiguousHeads() -> Tensor { strides[3] == 1 ? self : copied() }
-
-    /// Matrix (b, h) of a rank-4 tensor, [rows, columns], written transposed and dense into `target`.
-    func transposedHead(_ b: Int, _ h: Int, into target: UnsafeMutablePointer<Float>) {
-        let (rows, columns) = (shape[2], shape[3])
-        let base = elements + b * strides[0] + h * strides[1]
-        for row in 0..<rows {
-            for column in 0..<columns { target[column * rows + row] = base[row * strides[2] + column * strides[3]] }
-        }
-    }
 
     /// The address of row (b, h, row) of a rank-4 tensor whose last axis has unit stride.
     func element(_ b: Int, _ h: Int, _ row: Int) -> UnsafePointer<Float> {
