@@ -1,5 +1,5 @@
-// 16-float vectors through clang's vector extensions, and e^x over them. Each exported kernel is compiled once
-// per instruction set (SPM_CLONES); these helpers are inlined into every version.
+// 16-float vectors through clang's vector extensions, and e^x, the logistic, erf and GELU over them. Each exported
+// kernel is compiled once per instruction set (SPM_CLONES); these helpers are inlined into every version.
 #ifndef SPM_VECTOR_MATH_H
 #define SPM_VECTOR_MATH_H
 
@@ -15,58 +15,6 @@
 #define SPM_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SPM_CLONES
-/// x ← 1 / (1 + e^(−x)), through e^(−|x|) so nothing overflows.
-static inline __attribute__((always_inline)) void logistic(v16f *value) {
-    const v16f x = *value;
-    v16f e = (v16f)((v16i)x | (int)0x80000000);  // −|x|
-    exponential(&e);
-    const v16f positive = 1 / (1 + e);
-    *value = SELECT(x < 0, e * positive, positive);
-}
-
-/// x ← erf(x) by Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7), the formula PyTorch's vectorised CPU
-/// kernels use for GELU: erf(|x|) = 1 − t·(a₁ + a₂t + … + a₅t⁴)·e^(−x²), t = 1 / (1 + p|x|).
-static inline __attribute__((always_inline)) void error_function(v16f *value) {
-    const v16f x = *value;
-    const v16f a = (v16f)((v16i)x & 0x7FFFFFFF);
-    const v16f t = 1 / (1 + 0.3275911f * a);
-    v16f r = SPLAT(1.061405429f);
-    r = r * t - 1.453152027f;
-    r = r * t + 1.421413741f;
-    r = r * t - 0.284496736f;
-    r = r * t + 0.254829592f;
-    v16f e = -(a * a);
-    exponential(&e);
-    const v16f positive = 1 - r * t * e;
-    *value = SELECT(x < 0, -positive, positive);
-}
-
-/// x ← GELU with the error function, x·Φ(x) = ½x·(1 + erf(x/√2)) (PyTorch's approximate="none").
-static inline __attribute__((always_inline)) void gelu(v16f *value) {
-    const v16f x = *value;
-    v16f e = x * 0.70710678118654752f;
-    error_function(&e);
-    *value = 0.5f * x * (1 + e);
-}
-
-/// x ← d/dx x·Φ(x) = Φ(x) + x·φ(x).
-static inline __attribute__((always_inline)) void gelu_derivative(v16f *value) {
-    const v16f x = *value;
-    v16f e = x * 0.70710678118654752f;
-    error_function(&e);
-    v16f density = -0.5f * x * x;
-    exponential(&density);
-    *value = 0.5f * (1 + e) + x * 0.39894228040143268f * density;
-}
-
-/// SiLU's derivative at y: σ(y)·(1 + y·(1 − σ(y))).
-static inline __attribute__((always_inline)) void silu_derivative(v16f *value) {
-    const v16f y = *value;
-    v16f s = y;
-    logistic(&s);
-    *value = s * (1 + y * (1 - s));
-}
-
 #endif
 
 typedef float v16f __attribute__((vector_size(64)));
@@ -185,10 +133,5 @@ static inline __attribute__((always_inline)) void silu_derivative(v16f *value) {
     logistic(&s);
     *value = s * (1 + y * (1 - s));
 }
-
-/// Runs STATEMENT over `count` floats 16 at a time with `i` the offset; the last partial vector is read into a
-/// zero-padded copy and written back lane by lane through the same STATEMENT on local buffers.
-#define FOR_EACH_VECTOR(count, i, body)                                                                         \
-    for (size_t i = 0; i + 16 <= (count); i += 16) { body }
 
 #endif
