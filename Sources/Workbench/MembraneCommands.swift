@@ -3,22 +3,34 @@ import Diffusion
 import Foundation
 import Membrane
 
-/// Reading membranes for the file commands: the family's bundled UNet layout, or the one of `--unet-config`.
+/// Reading membranes for the file commands: the family's bundled UNet layout (the shipped model's for the testbed), or
+/// the one of `--unet-config`.
 struct MembraneLayoutOption: ParsableArguments {
-    @Option(help: "The UNet config the membranes belong to (a unet/config.json, or a model folder): needed for the testbed and other models without a bundled config (default: the bundled SD1.5/SD2.1/SDXL config of the family the file declares).")
+    @Option(help: "The UNet config the membranes belong to (a unet/config.json, or a model folder): needed for models without a bundled config (default: the bundled SD1.5/SD2.1/SDXL config of the family the file declares; for the testbed family, the shipped testbed model's).")
     var unetConfig: String?
 
     func layout() throws -> MembraneLayout? {
         try unetConfig.map { try MembraneLayout(unetConfigAt: URL(fileURLWithPath: $0)) }
     }
 
-    /// The layout a membrane of `family` is written with.
-    func layout(for membrane: MembraneFile) throws -> MembraneLayout {
+    /// Reads membranes (all of one family, as merging requires), checked against `--unet-config`, or else the
+    /// layout of the family the first file declares.
+    func read(_ paths: [String]) throws -> [MembraneFile] {
+        let urls = paths.map { URL(fileURLWithPath: $0) }
+        // A file that is no membrane gets its own error from the read itself, so detection failures pass.
+        let family = try? urls.first.flatMap { try MembraneFileSummary.detect(in: WeightFile.open($0))?.family }
+        return try MembraneFile.read(urls, layout: try family.map { try layout(for: $0, file: paths[0]) } ?? layout())
+    }
+
+    /// The layout a membrane of `family` is read and written with: `--unet-config`, else the family's bundled
+    /// config, else — for the testbed, which ships with the workbench — the shipped testbed model's.
+    func layout(for family: ModelFamily, file: String) throws -> MembraneLayout {
         if let given = try layout() { return given }
-        guard let bundled = try MembraneLayout.bundled(for: membrane.family) else {
-            throw MembraneFileError.needsUNetConfig(file: membrane.title, family: membrane.family)
+        if let bundled = try MembraneLayout.bundled(for: family) { return bundled }
+        if family == .testbed, let testbed = TUICommand.shippedTestbedModel() {
+            return try MembraneLayout(unetConfigAt: testbed)
         }
-        return bundled
+        throw MembraneFileError.needsUNetConfig(file: file, family: family)
     }
 }
 
@@ -57,8 +69,7 @@ struct MergeCommand: ParsableCommand {
         try reportingErrors {
             guard !inputs.isEmpty else { throw ValidationError("merge: give at least one membrane") }
             let factors = try parseWeights()
-            let layout = try layoutOption.layout()
-            let files = try MembraneFile.read(inputs.map { URL(fileURLWithPath: $0) }, layout: layout)
+            let files = try layoutOption.read(inputs)
             let outputURL = URL(fileURLWithPath: output)
             let name = title ?? outputURL.deletingPathExtension().lastPathComponent
             var merged = try MembraneMerge.concatenate(Array(zip(files, factors)).map { (file: $0.0, weight: $0.1) }, title: name)
@@ -72,7 +83,7 @@ struct MergeCommand: ParsableCommand {
                 let worst = errors.map(\.relativeError).max() ?? 0
                 report.insert("compressed to rank \(rank): worst relative error \(String(format: "%.3e", worst)) over \(errors.count) layers", at: 0)
             }
-            try merged.write(to: outputURL, layout: try layoutOption.layout(for: merged))
+            try merged.write(to: outputURL, layout: try layoutOption.layout(for: merged.family, file: merged.title))
             print("merged \(files.count) membrane(s) (\(merged.family.rawValue)) into \(output): \(merged.layers.count) layers, rank \(merged.rank)")
             for concept in merged.concepts {
                 print("  concept \(concept.name): ranks \(concept.ranks.lowerBound)..<\(concept.ranks.upperBound)"
@@ -126,8 +137,8 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let membrane = try MembraneFile.read(URL(fileURLWithPath: input), layout: try layoutOption.layout())
-            let layout = try layoutOption.layout(for: membrane)
+            let membrane = try layoutOption.read([input])[0]
+            let layout = try layoutOption.layout(for: membrane.family, file: membrane.title)
             let url = URL(fileURLWithPath: output)
             switch format {
             case .kohya: try membrane.write(to: url, layout: layout)

@@ -124,4 +124,23 @@ import Testing
         #expect(run.status != 0)
         #expect(!FileManager.default.fileExists(atPath: output.path))
     }
+
+    /// A testbed membrane needs no --unet-config: the shipped testbed model's config is used. 31 training steps
+    /// (the config warms up for 30) make the membrane; merging it with itself at weights 1 and −1 and exporting it
+    /// must both succeed.
+    @Test func testbedMembranesMergeAndExportWithTheShippedConfig() throws {
+        let directory = try temporaryDirectory()
+        let membrane = directory.appendingPathComponent("red.safetensors")
+        let config = WorkbenchRun.repositoryRoot.appendingPathComponent("configs/testbed/erase-red.yaml").path
+        let train = try WorkbenchRun(["train", config, "--iterations", "31", "--out", membrane.path])
+        #expect(train.status == 0, "\(train.standardError)")
+        let merged = directory.appendingPathComponent("merged.safetensors")
+        let merge = try WorkbenchRun(["merge", membrane.path, membrane.path, "--weights", "1,-1", "-o", merged.path])
+        #expect(merge.status == 0, "\(merge.standardError)")
+        #expect(merge.standardOutput.contains("(testbed)") && merge.standardOutput.contains("rank 2"), "\(merge.standardOutput)")
+        let exported = directory.appendingPathComponent("diffusers.safetensors")
+        let export = try WorkbenchRun(["export", "--format", "diffusers", membrane.path, "-o", exported.path])
+        #expect(export.status == 0, "\(export.standardError)")
+        #expect(FileManager.default.fileExists(atPath: merged.path) && FileManager.default.fileExists(atPath: exported.path))
+    }
 }
