@@ -63,9 +63,12 @@ public enum WorkbenchLauncher {
         if let configPath = settings.configPath { app.openConfig(configPath) }
         if let trainingLog = settings.trainingLog { app.followTrainingLog(trainingLog) }
         let quit = app.quitRequest
+        // A queue of their own: a serial queue gets a thread even when the engine's parallel loops keep every
+        // worker of the shared global queue busy, where a signal's handler could wait for as long as they run.
+        let signalQueue = DispatchQueue(label: "spm-workbench.signals")
         let signalSources = [SIGINT, SIGTERM, SIGHUP].map { number in
             signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
             source.setEventHandler { quit.request() }
             source.resume()
             return source
