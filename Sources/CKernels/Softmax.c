@@ -18,31 +18,7 @@ void spm_softmax_rows(float *rows, size_t count, size_t length, size_t leading, 
         }
         float largest = largest_lane(&lanes);
         for (; i < valid; i++) if (row[i] > largest) largest = row[i];
-        const float shift = largest * scale;
-
-        // e^(scale·x − shift) and its sum. Lanes add up at most 64 terms in float before they join a double
-        // total, so long rows lose no precision to the sum.
-        double total = 0;
-        i = 0;
-        while (i + 16 <= valid) {
-            v16f block = SPLAT(0);
-            for (const size_t end = i + 1024 < valid ? i + 1024 : valid; i + 16 <= end; i += 16) {
-                v16f e = LOAD(row + i) * scale - shift;
-                exponential(&e);
-                STORE(row + i, e);
-                block += e;
-            }
-            total += sum_lanes(&block);
-        }
-        if (i < valid) {
-            const size_t rest = valid - i;
-            v16f e;
-            load_partial(&e, row + i, rest, 0);
-            e = e * scale - shift;
-            exponential(&e);
-            for (size_t j = 0; j < rest; j++) { row[i + j] = e[j]; total += e[j]; }
-        }
-
+        const double total = exponentials_and_sum(row, row, valid, scale, largest * scale);
         const float normaliser = (float)(1 / total);
         for (i = 0; i + 16 <= valid; i += 16) STORE(row + i, LOAD(row + i) * normaliser);
         for (; i < valid; i++) row[i] *= normaliser;

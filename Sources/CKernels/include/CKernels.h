@@ -1,8 +1,9 @@
-// The diffusion engine's kernels that spend their time in exponentials (softmax, SiLU, GELU, sigmoid, e^x), written in C so that each is
-// compiled for several instruction sets (AVX-512, AVX2, baseline) and the best one the CPU has is chosen when
-// the library loads. Swift compiles for the baseline x86-64 (SSE2) and called its SIMD closure out of line for
-// every 16 floats: a softmax row cost 3.6 ns per element that way and costs 0.6 ns here (1,024-long rows, one
-// core); a training iteration of the reference-sized tiny model went from 5.1 to 3.2 s on one thread.
+// The diffusion engine's kernels that spend their time in exponentials (softmax, SiLU, GELU, sigmoid, e^x),
+// written in C so that each is compiled for several instruction sets (AVX-512, AVX2, baseline) and the best one
+// the CPU has is chosen when the library loads. Swift compiles for the baseline x86-64 (SSE2) and called its SIMD
+// closure out of line for every 16 floats: a softmax row cost 3.6 ns per element that way and costs 0.6 ns here
+// (1,024-long rows, one core); a training iteration of the reference-sized tiny model went from 5.1 to 3.2 s on
+// one thread.
 #ifndef SPM_CKERNELS_H
 #define SPM_CKERNELS_H
 
