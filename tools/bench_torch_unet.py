@@ -2,7 +2,8 @@
 """Development tool: PyTorch's time for the same UNet forward `spm-bench unet` measures (random weights from
 the bundled real config), so BENCHMARKS.md can give ratios measured in one window.
 
-Usage: python3 tools/bench_torch_unet.py [sd15|sd21|sdxl] [latent] [batch] [threads] [repeats]   → JSON on stdout
+Usage: python3 tools/bench_torch_unet.py [sd15|sd21|sdxl] [latent] [batch] [threads] [repeats] [fp32|bf16]
+       → JSON on stdout. bf16: weights and inputs in bfloat16, as PyTorch runs `unet.to(torch.bfloat16)`.
 """
 import json
 import resource
@@ -14,7 +15,8 @@ from diffusers import UNet2DConditionModel
 
 
 def main():
-    model, latent, batch, threads, repeats = (sys.argv[1:] + ["sd15", "64", "1", "2", "2"][len(sys.argv) - 1:])[:5]
+    model, latent, batch, threads, repeats, precision = \
+        (sys.argv[1:] + ["sd15", "64", "1", "2", "2", "fp32"][len(sys.argv) - 1:])[:6]
     latent, batch, threads, repeats = int(latent), int(batch), int(threads), int(repeats)
     torch.set_num_threads(threads)
     config = json.load(open(f"Sources/Diffusion/Resources/ModelConfigs/{model}/unet/config.json"))
@@ -23,9 +25,12 @@ def main():
     sample = torch.randn(batch, 4, latent, latent)
     context = torch.randn(batch, 77, config["cross_attention_dim"])
     kwargs = {}
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    unet = unet.to(dtype)
+    sample, context = sample.to(dtype), context.to(dtype)
     if config.get("addition_embed_type") == "text_time":
-        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(batch, 1280),
-                                       "time_ids": torch.tensor([[1024.0, 1024, 0, 0, 1024, 1024]] * batch)}
+        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(batch, 1280).to(dtype),
+                                       "time_ids": torch.tensor([[1024.0, 1024, 0, 0, 1024, 1024]] * batch).to(dtype)}
     times = []
     with torch.no_grad():
         for _ in range(repeats + 1):
@@ -33,7 +38,7 @@ def main():
             unet(sample, torch.tensor([500.0] * batch), context, **kwargs)
             times.append(time.perf_counter() - start)
     times = sorted(times[1:])
-    print(json.dumps({"benchmark": "pytorch unet forward fp32", "torch": torch.__version__, "model": model,
+    print(json.dumps({"benchmark": f"pytorch unet forward {precision}", "torch": torch.__version__, "model": model,
                       "latent": [batch, 4, latent, latent], "threads": threads,
                       "medianSeconds": times[len(times) // 2],
                       "peakRSSGiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}, indent=2))

@@ -2,6 +2,8 @@ import ArgumentParser
 import Diffusion
 import Foundation
 
+extension ComputePrecision: ExpressibleByArgument {}
+
 /// `spm-bench unet`: one UNet forward of a full-size model built from its real config with seeded random
 /// weights (no checkpoint needed), timed, with the process's peak resident memory.
 struct UNetBenchmark: ParsableCommand {
@@ -27,6 +29,9 @@ struct UNetBenchmark: ParsableCommand {
     @Option(help: "Convolution backend: openblas or onednn (default: SPM_COMPUTE, else the default backend).")
     var backend: String?
 
+    @Option(help: "fp32 or bf16 (linear layers and convolutions in bf16 on oneDNN; default: SPM_PRECISION, else fp32).")
+    var precision: ComputePrecision?
+
     @Flag(help: "Time forward+backward as membrane training runs it: a rank-1 adapter on every membrane layer, gates [batch, 1], gradients with respect to the sample and every adapter factor.")
     var backward = false
 
@@ -39,6 +44,7 @@ struct UNetBenchmark: ParsableCommand {
         let adaptedLayers: Int
         let threads: Int
         let backend: String
+        let precision: String
         let blasCore: String
         let loadSeconds: Double
         let medianSeconds: Double
@@ -56,6 +62,8 @@ struct UNetBenchmark: ParsableCommand {
             }
             ComputeEnvironment.setBackend(chosen)
         }
+        if let precision { ComputeEnvironment.setPrecision(precision) }
+        let precisionName = ComputeEnvironment.precision.rawValue
         let folder = try PipelineModels.bundledConfigFolder(architecture)
         let configuration = try UNetConfiguration.load(from: folder.appendingPathComponent("unet/config.json"))
         let clock = ContinuousClock()
@@ -88,9 +96,11 @@ struct UNetBenchmark: ParsableCommand {
                 _ = unet(sample, timesteps: timesteps, context: context, added: added)
             } / 1000
         }
-        try printJSON(Report(benchmark: backward ? "unet forward+backward fp32, rank-1 adapters on every membrane layer" : "unet forward fp32",
+        try printJSON(Report(benchmark: backward ? "unet forward+backward \(precisionName), rank-1 adapters on every membrane layer"
+                                                 : "unet forward \(precisionName)",
                              model: model, latent: [batch, 4, latent, latent], parameters: parameters.parameterCount, adaptedLayers: adaptedLayers,
-                             threads: threads, backend: ComputeEnvironment.backend.rawValue, blasCore: ComputeEnvironment.blasCoreName,
+                             threads: threads, backend: ComputeEnvironment.backend.rawValue,
+                             precision: precisionName, blasCore: ComputeEnvironment.blasCoreName,
                              loadSeconds: Double(load.components.seconds) + Double(load.components.attoseconds) * 1e-18,
                              medianSeconds: seconds, peakRSSGiB: peakResidentGiB()))
     }

@@ -117,6 +117,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Classifier-free guidance scale.")
     var guidance: Float = 7.5
 
+    @Option(help: precisionHelp)
+    var precision: ComputePrecision = .fp32
+
     @Option(help: ArgumentHelp("Gate the membranes per prompt (facilitated transport; the default measure, as generate uses it), or off: always on at their weight (the membrane alone).", valueName: TransportConfig.commandLineChoices.joined(separator: "|")))
     var transport = "embeddings"
 
@@ -159,6 +162,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            ComputeEnvironment.setPrecision(precision)
             let models = try PipelineModels.load(from: URL(fileURLWithPath: try TUICommand.modelOrShippedTestbed(model)))
             let layout = MembraneLayout(unet: models.unet.configuration)
             let choices = try membrane.map(MembraneChoice.init(parsing:))

@@ -4,6 +4,12 @@ import Foundation
 import Membrane
 
 extension LongPromptHandling: ExpressibleByArgument {}
+extension ComputePrecision: ExpressibleByArgument {}
+
+/// `--precision`'s help, shared by the commands that run the models.
+let precisionHelp = ArgumentHelp(
+    "The linear layers' and convolutions' arithmetic: fp32 (exact), or bf16 (operands rounded to bfloat16, sums in fp32, on oneDNN; about 1.5× faster on CPUs with AVX-512 BF16 or AMX).",
+    valueName: "fp32|bf16")
 
 /// `spm-workbench generate`: one text-to-image generation, written as a PNG whose `parameters` text chunk
 /// records how it was made (in AUTOMATIC1111's layout, so tools that read those recognise it).
@@ -72,6 +78,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print the prompt's gate for each membrane (concept, similarity, floor, weight, gate).")
     var explain = false
 
+    @Option(help: precisionHelp)
+    var precision: ComputePrecision = .fp32
+
     @Option(name: .shortAndLong, help: "The PNG to write.")
     var out: String
 
@@ -91,6 +100,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            ComputeEnvironment.setPrecision(precision)
             let model = try TUICommand.modelOrShippedTestbed(model)
             var models = try PipelineModels.load(from: URL(fileURLWithPath: model),
                                                  configFolder: config.map { URL(fileURLWithPath: $0) }, variant: variant)
@@ -133,10 +143,12 @@ struct GenerateCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\n".utf8))
             let modelName = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
             let used = membranes.map { "\($0.name):\($0.weight)" + ($0.minGate.map { ":\($0)" } ?? "") }
-            let infotext = request.infotext(modelName: modelName,
-                                            extra: used.isEmpty ? [] : [(key: "Membranes", value: used.joined(separator: " ")),
-                                                                        (key: "Transport", value: transport),
-                                                                        (key: "Gates", value: (request.adapterGates ?? []).map { String(format: "%.3f", $0) }.joined(separator: " "))])
+            let membraneFields = used.isEmpty ? [] : [
+                (key: "Membranes", value: used.joined(separator: " ")), (key: "Transport", value: transport),
+                (key: "Gates", value: (request.adapterGates ?? []).map { String(format: "%.3f", $0) }.joined(separator: " ")),
+            ]
+            let precisionField = precision == .fp32 ? [] : [(key: "Precision", value: precision.rawValue)]
+            let infotext = request.infotext(modelName: modelName, extra: membraneFields + precisionField)
             try PNGFile.write(result.image, text: [(key: "parameters", value: infotext)], to: URL(fileURLWithPath: out))
             print("wrote \(out) (\(request.width)×\(request.height), \(String(format: "%.1f", Date().timeIntervalSince(started))) s)")
         }

@@ -35,4 +35,49 @@ import Testing
         }
         #expect(worst < 2e-6, "depth \(depth), causal \(causal): worst \(worst)")
     }
+
+    /// At bf16, q kᵀ and P v are products of bf16-rounded operands with fp32 sums: the output must be the
+    /// formula over rounded q, k, v and rounded probabilities. The reference rounds its Double probabilities,
+    /// which can land one bf16 step (≤ 2⁻⁷ relative) away from where the engine's fp32 softmax lands, so each
+    /// output may differ by up to 2⁻⁷·Σ p|v| — still far below what unrounded operands give (checked too).
+    /// A score budget of 5 rows makes four blocks and a shorter last one.
+    @Test(arguments: [(8, false), (17, true), (40, false)])
+    func bfloat16AttentionMatchesTheFormulaOverRoundedOperands(depth: Int, causal: Bool) {
+        let (batch, heads, queries) = (2, 3, 21)
+        let keys = causal ? queries : 37
+        let q = Attention.splitHeads(randomTensor([batch, queries, heads * depth], seed: 4, in: -2...2), heads: heads)
+        let k = Attention.splitHeads(randomTensor([batch, keys, heads * depth], seed: 5, in: -2...2), heads: heads)
+        let v = Attention.splitHeads(randomTensor([batch, keys, heads * depth], seed: 6, in: -2...2), heads: heads)
+        let output = Attention.scaledDotProduct(query: q, key: k, value: v, causal: causal, scoreBudget: 5 * keys,
+                                                precision: .bf16)
+        let exact = Attention.scaledDotProduct(query: q, key: k, value: v, causal: causal, scoreBudget: 5 * keys)
+        #expect(output.shape == [batch, heads, queries, depth])
+        func rounded(_ x: Float) -> Double { Double(bfloat16Rounded(x)) }
+        let scale = 1 / Double(depth).squareRoot()
+        var excess = 0.0, differenceFromFP32 = 0.0
+        for b in 0..<batch {
+            for h in 0..<heads {
+                for i in 0..<queries {
+                    let visible = causal ? i + 1 : keys
+                    let scores = (0..<visible).map { j in
+                        (0..<depth).reduce(0.0) { $0 + rounded(q.element(at: [b, h, i, $1])) * rounded(k.element(at: [b, h, j, $1])) } * scale
+                    }
+                    let largest = scores.max()!
+                    let weights = scores.map { Foundation.exp($0 - largest) }
+                    let total = weights.reduce(0, +)
+                    let probabilities = weights.map { rounded(Float($0 / total)) }
+                    for d in 0..<depth {
+                        let values = (0..<visible).map { rounded(v.element(at: [b, h, $0, d])) }
+                        let expected = zip(probabilities, values).reduce(0.0) { $0 + $1.0 * $1.1 }
+                        let bound = 0x1p-7 * zip(probabilities, values).reduce(0.0) { $0 + $1.0 * abs($1.1) } + 1e-6
+                        let actual = Double(output.element(at: [b, h, i, d]))
+                        excess = max(excess, abs(actual - expected) - bound)
+                        differenceFromFP32 = max(differenceFromFP32, abs(actual - Double(exact.element(at: [b, h, i, d]))))
+                    }
+                }
+            }
+        }
+        #expect(excess <= 0, "depth \(depth), causal \(causal): beyond the bound by \(excess)")
+        #expect(differenceFromFP32 > 1e-3, "depth \(depth): bf16 output equals fp32's (\(differenceFromFP32))")
+    }
 }

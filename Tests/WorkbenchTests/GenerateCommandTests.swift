@@ -23,6 +23,31 @@ import Testing
         #expect(text.first?.value == "a cat painting\nNegative prompt: a dog\nSteps: 10, Sampler: dpmpp-2m, CFG scale: 5.0, Seed: 42, Size: 32x32, Model: sd1")
     }
 
+    /// `--precision bf16` runs the products in bf16: the image stays close to diffusers' fp32 one, though
+    /// further from it than our fp32 image is, and the PNG says how it was made.
+    @Test func bfloat16GenerationStaysCloseToFP32() throws {
+        let golden = try WeightFile.open(Self.pipelines.appendingPathComponent("sd1/images.safetensors"))
+        let expected = try golden.floats("dpmpp-2m").map { Int(($0 * 255).rounded()) }
+        var meanDifference: [ComputePrecision: Double] = [:]
+        for precision in ComputePrecision.allCases {
+            let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
+            defer { try? FileManager.default.removeItem(at: out) }
+            let run = try WorkbenchRun(["generate", "--model", Self.pipelines.appendingPathComponent("sd1").path,
+                                        "--prompt", "a cat painting", "--negative", "a dog", "--steps", "10",
+                                        "--guidance", "5", "--size", "32", "--seed", "42", "--scheduler", "dpmpp-2m",
+                                        "--precision", precision.rawValue, "--out", out.path])
+            #expect(run.status == 0, "\(run.standardError)")
+            let (image, text) = try PNGFile.read(from: out)
+            let differences = zip(image.pixels, expected).map { abs(Int($0) - $1) }
+            meanDifference[precision] = Double(differences.reduce(0, +)) / Double(differences.count)
+            #expect((differences.max() ?? .max) <= (precision == .fp32 ? 1 : 16), "\(precision): largest \(differences.max() ?? -1)")
+            let suffix = precision == .fp32 ? ", Model: sd1" : ", Model: sd1, Precision: bf16"
+            #expect(text.first?.value.hasSuffix(suffix) == true, "\(text)")
+        }
+        let (fp32, bf16) = (meanDifference[.fp32] ?? .nan, meanDifference[.bf16] ?? .nan)
+        #expect(bf16 <= 2 && bf16 > fp32, "mean pixel difference from diffusers: bf16 \(bf16), fp32 \(fp32)")
+    }
+
     @Test func appliesAMembraneAtAStrengthAsDiffusersDoes() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("generate-\(UUID().uuidString).png")
         defer { try? FileManager.default.removeItem(at: out) }

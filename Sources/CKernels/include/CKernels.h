@@ -3,11 +3,12 @@
 // the CPU has is chosen when the library loads. Swift compiles for the baseline x86-64 (SSE2) and called its SIMD
 // closure out of line for every 16 floats: a softmax row cost 3.6 ns per element that way and costs 0.6 ns here
 // (1,024-long rows, one core); a training iteration of the reference-sized tiny model went from 5.1 to 3.2 s on
-// one thread.
+// one thread. Beside them, the conversion that feeds bf16 products their operands.
 #ifndef SPM_CKERNELS_H
 #define SPM_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// In place, for each of `rows` rows of `length` floats `leading` apart: softmax(scale · row). With `causal` ≥ 0,
 /// row r keeps only its first min(length, causal + r + 1) entries and the others become 0 (a causal mask for the
@@ -38,5 +39,9 @@ void spm_geglu_backward(const float *upstream, const float *a, const float *b, f
                         size_t count);
 /// Σ e^(row[i] − shift), summed in double (log-softmax's normaliser).
 double spm_sum_exp(const float *row, size_t count, float shift);
+
+/// `rows` rows of `length` floats, `leading` apart, rounded to bfloat16 (to nearest, ties to even; NaN stays a
+/// NaN) into `out`, `length` apart: the operands of bf16 products.
+void spm_bfloat16_rows(const float *in, size_t rows, size_t length, size_t leading, uint16_t *out);
 
 #endif

@@ -9,7 +9,38 @@ public enum ComputeBackend: String, Sendable, CaseIterable {
     case onednn
 }
 
+/// The arithmetic of the linear layers' and convolutions' products (`Linear`, `Conv2d`).
+public enum ComputePrecision: String, Codable, Sendable, CaseIterable {
+    /// Single precision throughout, on `ComputeEnvironment.backend`: the exact path, the one the diffusers
+    /// goldens and the gradient checks hold to.
+    case fp32
+    /// Operands rounded to bfloat16 (to nearest, ties to even) and products accumulated in fp32 by oneDNN's
+    /// bf16 kernels, with fp32 results; everything else (norms, softmax, attention's scores, adapters, the
+    /// backward passes) stays fp32. On CPUs with AVX-512 BF16 or AMX those kernels run about twice as fast as
+    /// fp32 ones (BENCHMARKS.md, "bf16").
+    case bf16
+}
+
 extension ComputeEnvironment {
+    /// The environment variable that names the precision (`fp32` or `bf16`).
+    public static let precisionVariable = "SPM_PRECISION"
+
+    /// The precision named by `SPM_PRECISION`, else fp32 (also for a value that names no precision). Kept in
+    /// the process environment for the reason `backend` is.
+    public static var precision: ComputePrecision {
+        precision(named: getenv(precisionVariable).map { String(cString: $0) })
+    }
+
+    /// The precision a `SPM_PRECISION` value names (any letter case), else fp32.
+    static func precision(named value: String?) -> ComputePrecision {
+        value.flatMap { ComputePrecision(rawValue: $0.lowercased()) } ?? .fp32
+    }
+
+    /// Chooses the precision for this process (and processes it starts).
+    public static func setPrecision(_ precision: ComputePrecision) {
+        setenv(precisionVariable, precision.rawValue, 1)
+    }
+
     /// The environment variable that names the backend (`openblas` or `onednn`).
     public static let backendVariable = "SPM_COMPUTE"
 
@@ -38,18 +69,20 @@ extension ComputeEnvironment {
 }
 
 extension Tensor {
-    /// conv2d (groups 1, no dilation) on `backend`: the one entry point layers use, so no model knows which
-    /// library ran. `oneDNNWeights` keeps oneDNN's reordered weights between calls (one cache per layer).
-    /// Shapes oneDNN cannot run fall back to the im2col path, which also stays the reference in tests. So do
-    /// 1×1 stride-1 convolutions: there the OpenBLAS path is one plain GEMM over the NCHW planes, while oneDNN
-    /// adds two activation reorders and measured slower (BENCHMARKS.md, "oneDNN convolution backend").
+    /// conv2d (groups 1, no dilation) on `backend` at `precision`: the one entry point layers use, so no model
+    /// knows which library ran. `oneDNNWeights` keeps oneDNN's reordered weights between calls (one cache per
+    /// layer). Shapes oneDNN cannot run fall back to the fp32 im2col path, which also stays the reference in
+    /// tests. At fp32 so do 1×1 stride-1 convolutions: there the OpenBLAS path is one plain GEMM over the NCHW
+    /// planes, while oneDNN adds two activation reorders and measured slower (BENCHMARKS.md, "oneDNN
+    /// convolution backend"). bf16 exists only in oneDNN, so at bf16 every convolution goes there.
     public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair,
-                              padding: SpatialPair, backend: ComputeBackend,
+                              padding: SpatialPair, backend: ComputeBackend, precision: ComputePrecision = .fp32,
                               oneDNNWeights: OneDNNWeightCache, adding residual: Tensor? = nil) -> Tensor {
         let isPointwise = weight.rank == 4 && weight.shape[2] == 1 && weight.shape[3] == 1 && stride == 1
             && padding == 0
-        if backend == .onednn, !isPointwise,
-           let result = oneDNNConv2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
+        if precision == .bf16 || (backend == .onednn && !isPointwise),
+           let result = oneDNNConv2d(input.detached(), weight: weight.detached(), bias: bias?.detached(),
+                                     stride: stride, padding: padding, precision: precision,
                                      weightCache: oneDNNWeights) {
             let recorded = recordingConvolution(result, input: input, weight: weight, bias: bias, stride: stride,
                                                 padding: padding, dilation: 1, groups: 1, columnBudget: im2colElementBudget)

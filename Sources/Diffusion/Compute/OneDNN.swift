@@ -1,7 +1,9 @@
 import CDNNL
+import CKernels
 import Foundation
 
-// oneDNN (Debian libdnnl 2.6, C API) as the convolution backend. Every operand's layout is left to oneDNN
+// oneDNN (Debian libdnnl 2.6, C API): the fp32 convolution backend, and every bf16 product (convolutions and
+// linear layers; `ComputePrecision.bf16`). Every operand's layout is left to oneDNN
 // (`format_tag_any`). Weights never change between calls, so they are reordered once per layer
 // (`OneDNNWeightCache`) and reused. Our tensors stay NCHW, so activations are reordered into the layout oneDNN
 // chose (NHWC, for its brgconv kernels on this CPU) and the result back, inside each call: measured on SD1.5's
@@ -59,12 +61,44 @@ enum OneDNN {
         omp_set_num_threads(Int32(ComputeEnvironment.threadCount))
     }
 
-    /// A plain fp32 memory description with dimensions `dims` in `tag` layout.
-    static func plainDescription(_ dims: [Int], _ tag: dnnl_format_tag_t) -> dnnl_memory_desc_t {
+    /// A memory description with dimensions `dims` in `tag` layout, of fp32 elements unless `type` says otherwise.
+    static func plainDescription(_ dims: [Int], _ tag: dnnl_format_tag_t,
+                                 _ type: dnnl_data_type_t = dnnl_f32) -> dnnl_memory_desc_t {
         var description = dnnl_memory_desc_t()
         let dims64 = dims.map(Int64.init)
-        check(dnnl_memory_desc_init_by_tag(&description, Int32(dims.count), dims64, dnnl_f32, tag), "memory desc")
+        check(dnnl_memory_desc_init_by_tag(&description, Int32(dims.count), dims64, type, tag), "memory desc")
         return description
+    }
+
+    /// A memory description with dimensions `dims` whose elements lie `strides` apart.
+    static func stridedDescription(_ dims: [Int], _ strides: [Int], _ type: dnnl_data_type_t) -> dnnl_memory_desc_t {
+        var description = dnnl_memory_desc_t()
+        check(dnnl_memory_desc_init_by_strides(&description, Int32(dims.count), dims.map(Int64.init),
+                                               type, strides.map(Int64.init)), "memory desc")
+        return description
+    }
+
+    /// The element type of a product's sources (activations and weights) at `precision`; results stay fp32.
+    static func operandType(_ precision: ComputePrecision) -> dnnl_data_type_t {
+        precision == .bf16 ? dnnl_bf16 : dnnl_f32
+    }
+
+    /// A primitive descriptor for `operation` with a user scratchpad (oneDNN's own is shared between
+    /// primitives, which is unsafe for concurrent calls), nil when oneDNN has no implementation for it.
+    static func primitiveDescriptor(_ operation: UnsafeRawPointer, engine: OneDNNEngine) -> dnnl_primitive_desc_t? {
+        var attributes: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&attributes), "attributes")
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "scratchpad")
+        applyThreadCount()
+        var descriptor: dnnl_primitive_desc_t?
+        guard dnnl_primitive_desc_create(&descriptor, operation, attributes, engine.handle, nil) == dnnl_success
+        else { return nil }
+        return descriptor
+    }
+
+    static func query(_ descriptor: dnnl_primitive_desc_t, _ what: dnnl_query_t) -> dnnl_memory_desc_t {
+        dnnl_primitive_desc_query_md(descriptor, what, 0).pointee
     }
 
     static func bytes(of description: dnnl_memory_desc_t) -> Int {
@@ -116,6 +150,7 @@ struct OneDNNConvolutionKey: Hashable {
     let weight: [Int]          // O, C, kh, kw
     let stride, padding: [Int] // (h, w)
     let hasBias: Bool
+    let precision: ComputePrecision
     let threads: Int           // oneDNN sizes its work split by the thread count at creation
 
     var output: [Int] {
@@ -145,11 +180,12 @@ final class OneDNNConvolution: @unchecked Sendable {
     init?(_ key: OneDNNConvolutionKey, engine: OneDNNEngine) {
         let plainSource = OneDNN.plainDescription(key.input, dnnl_nchw)
         let plainDestination = OneDNN.plainDescription(key.output, dnnl_nchw)
+        let operandType = OneDNN.operandType(key.precision)
         bias = OneDNN.plainDescription([key.weight[0]], dnnl_x)
         plainWeights = OneDNN.plainDescription(key.weight, dnnl_oihw)
-        var anyWeights = OneDNN.plainDescription(key.weight, dnnl_format_tag_any)
+        var anyWeights = OneDNN.plainDescription(key.weight, dnnl_format_tag_any, operandType)
         var operation = dnnl_convolution_desc_t()
-        var source = OneDNN.plainDescription(key.input, dnnl_format_tag_any)
+        var source = OneDNN.plainDescription(key.input, dnnl_format_tag_any, operandType)
         var destination = OneDNN.plainDescription(key.output, dnnl_format_tag_any)
         var bias = bias
         let strides = key.stride.map(Int64.init), padding = key.padding.map(Int64.init)
@@ -158,29 +194,21 @@ final class OneDNNConvolution: @unchecked Sendable {
                                                  &source, &anyWeights, &bias, &destination, strides, padding, padding)
             : dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
                                                  &source, &anyWeights, nil, &destination, strides, padding, padding)
-        guard status == dnnl_success else { return nil }
-
-        // User scratchpad: oneDNN's own is shared between primitives, which is unsafe for concurrent calls.
-        var attributes: dnnl_primitive_attr_t?
-        OneDNN.check(dnnl_primitive_attr_create(&attributes), "attributes")
-        defer { dnnl_primitive_attr_destroy(attributes) }
-        OneDNN.check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "scratchpad")
-        OneDNN.applyThreadCount()
-        var descriptor: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&descriptor, &operation, attributes, engine.handle, nil) == dnnl_success,
-              let descriptor else { return nil }
+        guard status == dnnl_success,
+              let descriptor = OneDNN.primitiveDescriptor(&operation, engine: engine) else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
         var primitive: dnnl_primitive_t?
         guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
         self.primitive = primitive
-        weights = dnnl_primitive_desc_query_md(descriptor, dnnl_query_weights_md, 0).pointee
-        self.source = dnnl_primitive_desc_query_md(descriptor, dnnl_query_src_md, 0).pointee
-        self.destination = dnnl_primitive_desc_query_md(descriptor, dnnl_query_dst_md, 0).pointee
+        weights = OneDNN.query(descriptor, dnnl_query_weights_md)
+        self.source = OneDNN.query(descriptor, dnnl_query_src_md)
+        self.destination = OneDNN.query(descriptor, dnnl_query_dst_md)
+        // A reorder also converts: fp32 activations become the bf16 a bf16 convolution reads.
         sourceReorder = OneDNN.equal(self.source, plainSource) ? nil
             : OneDNNReorder(from: plainSource, to: self.source, engine: engine)
         destinationReorder = OneDNN.equal(self.destination, plainDestination) ? nil
             : OneDNNReorder(from: self.destination, to: plainDestination, engine: engine)
-        scratchpad = dnnl_primitive_desc_query_md(descriptor, dnnl_query_scratchpad_md, 0).pointee
+        scratchpad = OneDNN.query(descriptor, dnnl_query_scratchpad_md)
         scratchpadBytes = OneDNN.bytes(of: scratchpad)
         weightsArePlain = OneDNN.equal(weights, plainWeights)
     }
@@ -247,12 +275,13 @@ extension Tensor {
     /// conv2d (groups 1, no dilation) on oneDNN, with `weightCache` keeping the reordered weights between calls
     /// (pass the same cache for the same layer). nil when oneDNN cannot run this convolution.
     static func oneDNNConv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair, padding: SpatialPair,
-                             weightCache: OneDNNWeightCache) -> Tensor? {
+                             precision: ComputePrecision = .fp32, weightCache: OneDNNWeightCache) -> Tensor? {
         guard input.rank == 4, weight.rank == 4, input.shape[1] == weight.shape[1],
               input.elementCount > 0, weight.elementCount > 0, let engine = OneDNNEngine.shared else { return nil }
         let key = OneDNNConvolutionKey(input: input.shape, weight: weight.shape,
                                        stride: [stride.height, stride.width], padding: [padding.height, padding.width],
-                                       hasBias: bias != nil, threads: ComputeEnvironment.threadCount)
+                                       hasBias: bias != nil, precision: precision,
+                                       threads: ComputeEnvironment.threadCount)
         guard key.output[2] > 0, key.output[3] > 0, bias.map({ $0.shape == [weight.shape[0]] }) ?? true,
               let convolution = OneDNNConvolution.cached(key) else { return nil }
         let x = input.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
@@ -284,6 +313,161 @@ extension Tensor {
             if let reorder = convolution.destinationReorder, let blockedDestination {
                 reorder.run(from: blockedDestination.address, to: plainDestination, engine: engine)
             }
+        }
+        return result
+    }
+}
+
+// MARK: - Matmul (linear layers, attention)
+
+/// How a matmul's second operand ("weights", [inner, columns]) is laid out.
+enum OneDNNWeightsForm: Hashable {
+    /// In the blocked layout oneDNN picks, reordered once per layer (`OneDNNWeightCache`) from [columns, inner]
+    /// row-major — a `Linear`'s [out, in] weight.
+    case blocked
+    /// Row-major [inner, columns], rows `leading` apart (attention's v).
+    case rows(leading: Int)
+    /// Column-major: row-major [columns, inner], rows `leading` apart (attention's kᵀ read from k).
+    case columns(leading: Int)
+}
+
+/// The shape and layout of one matmul, [rows, inner] · [inner, columns] (+ bias) → fp32 [rows, columns], which
+/// is all a cached primitive depends on. Rows of the source and result may be further apart than their length.
+struct OneDNNMatmulKey: Hashable {
+    let rows, inner, columns: Int
+    let sourceLeading, destinationLeading: Int
+    let weights: OneDNNWeightsForm
+    let hasBias: Bool
+    /// The operands' element type (the caller converts them); results are fp32 either way.
+    let precision: ComputePrecision
+    let threads: Int
+
+    /// A linear layer's product: dense rows, blocked weights.
+    init(linearRows rows: Int, inFeatures: Int, outFeatures: Int, hasBias: Bool, precision: ComputePrecision) {
+        self.init(rows: rows, inner: inFeatures, columns: outFeatures, sourceLeading: inFeatures,
+                  destinationLeading: outFeatures, weights: .blocked, hasBias: hasBias, precision: precision)
+    }
+
+    init(rows: Int, inner: Int, columns: Int, sourceLeading: Int, destinationLeading: Int, weights: OneDNNWeightsForm,
+         hasBias: Bool = false, precision: ComputePrecision) {
+        (self.rows, self.inner, self.columns) = (rows, inner, columns)
+        (self.sourceLeading, self.destinationLeading) = (sourceLeading, destinationLeading)
+        self.weights = weights
+        self.hasBias = hasBias
+        self.precision = precision
+        threads = ComputeEnvironment.threadCount
+    }
+}
+
+/// A created matmul primitive and its layouts (immutable, like `OneDNNConvolution`).
+final class OneDNNMatmul: @unchecked Sendable {
+    let primitive: dnnl_primitive_t
+    let source, weights, bias, destination, scratchpad: dnnl_memory_desc_t
+    let scratchpadBytes: Int
+    /// For `.blocked` weights: the layer's fp32 weights as it holds them ([out, in] row-major), the source of
+    /// the one reorder into `weights`.
+    let plainWeights: dnnl_memory_desc_t
+
+    init?(_ key: OneDNNMatmulKey, engine: OneDNNEngine) {
+        let type = OneDNN.operandType(key.precision)
+        var source = OneDNN.stridedDescription([key.rows, key.inner], [key.sourceLeading, 1], type)
+        var destination = OneDNN.stridedDescription([key.rows, key.columns], [key.destinationLeading, 1], dnnl_f32)
+        var bias = OneDNN.plainDescription([1, key.columns], dnnl_ab)
+        plainWeights = OneDNN.stridedDescription([key.inner, key.columns], [1, key.inner], dnnl_f32)
+        var requestedWeights: dnnl_memory_desc_t
+        switch key.weights {
+        case .blocked:
+            requestedWeights = OneDNN.plainDescription([key.inner, key.columns], dnnl_format_tag_any, type)
+        case .rows(let leading):
+            requestedWeights = OneDNN.stridedDescription([key.inner, key.columns], [leading, 1], type)
+        case .columns(let leading):
+            requestedWeights = OneDNN.stridedDescription([key.inner, key.columns], [1, leading], type)
+        }
+        var operation = dnnl_matmul_desc_t()
+        let status = key.hasBias
+            ? dnnl_matmul_desc_init(&operation, &source, &requestedWeights, &bias, &destination)
+            : dnnl_matmul_desc_init(&operation, &source, &requestedWeights, nil, &destination)
+        guard status == dnnl_success,
+              let descriptor = OneDNN.primitiveDescriptor(&operation, engine: engine) else { return nil }
+        defer { dnnl_primitive_desc_destroy(descriptor) }
+        var primitive: dnnl_primitive_t?
+        guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
+        self.primitive = primitive
+        self.source = source
+        self.bias = bias
+        self.destination = destination
+        weights = OneDNN.query(descriptor, dnnl_query_weights_md)
+        scratchpad = OneDNN.query(descriptor, dnnl_query_scratchpad_md)
+        scratchpadBytes = OneDNN.bytes(of: scratchpad)
+    }
+
+    deinit { dnnl_primitive_destroy(primitive) }
+
+    /// Primitives by shape, as for convolutions: a model's products have a few dozen shapes.
+    private static let cache = OneDNNPrimitiveCache<OneDNNMatmulKey, OneDNNMatmul>()
+
+    static func cached(_ key: OneDNNMatmulKey) -> OneDNNMatmul? {
+        guard let engine = OneDNNEngine.shared else { return nil }
+        return cache.primitive(for: key) { OneDNNMatmul(key, engine: engine) }
+    }
+
+    /// destination ← source · weights (+ bias), on the calling thread's OpenMP team (the caller sets its size).
+    func run(source: UnsafeRawPointer, weights: UnsafeRawPointer, bias: UnsafePointer<Float>? = nil,
+             destination: UnsafeMutablePointer<Float>, engine: OneDNNEngine) {
+        let scratch = AlignedBuffer(byteCount: scratchpadBytes)
+        var arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (spm_dnnl_arg_src, self.source, UnsafeMutableRawPointer(mutating: source)),
+            (spm_dnnl_arg_weights, self.weights, UnsafeMutableRawPointer(mutating: weights)),
+            (spm_dnnl_arg_dst, self.destination, UnsafeMutableRawPointer(destination)),
+            (spm_dnnl_arg_scratchpad, scratchpad, scratch.address),
+        ]
+        if let bias { arguments.append((spm_dnnl_arg_bias, self.bias, UnsafeMutableRawPointer(mutating: bias))) }
+        withExtendedLifetime(scratch) { engine.execute(primitive, arguments) }
+    }
+}
+
+/// Elements in oneDNN's bf16 type: the raw 16-bit patterns (`spm_bfloat16_rows` writes them).
+final class BFloat16Buffer: @unchecked Sendable {
+    let elements: UnsafeMutablePointer<UInt16>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        elements = .allocate(capacity: Swift.max(count, 1))
+    }
+
+    deinit { elements.deallocate() }
+
+    /// `rows` rows of `length` floats, `leading` apart, rounded to bf16, packed `length` apart from `offset`.
+    /// Large inputs are split across the engine's threads.
+    func convert(_ source: UnsafePointer<Float>, rows: Int, length: Int, leading: Int, at offset: Int = 0) {
+        let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(length, 1))
+        Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
+            spm_bfloat16_rows(source + range.lowerBound * leading, range.count, length, leading,
+                              elements + offset + range.lowerBound * length)
+        }
+    }
+}
+
+extension Tensor {
+    /// PyTorch's `linear` (input [.., in] · weightᵀ + bias, weight [out, in]) on oneDNN at bf16, with
+    /// `weightCache` keeping the reordered weights between calls. nil when oneDNN cannot run it.
+    static func oneDNNLinear(_ input: Tensor, weight: Tensor, bias: Tensor?, precision: ComputePrecision,
+                             weightCache: OneDNNWeightCache) -> Tensor? {
+        guard precision == .bf16, weight.rank == 2, input.rank >= 1, input.shape.last == weight.shape[1],
+              bias.map({ $0.shape == [weight.shape[0]] }) ?? true, let engine = OneDNNEngine.shared else { return nil }
+        let key = OneDNNMatmulKey(linearRows: input.shape.dropLast().reduce(1, *), inFeatures: weight.shape[1],
+                                  outFeatures: weight.shape[0], hasBias: bias != nil, precision: precision)
+        guard key.rows > 0, key.inner > 0, key.columns > 0, let matmul = OneDNNMatmul.cached(key) else { return nil }
+        let x = input.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
+        let reordered = weightCache.weights(w, plain: matmul.plainWeights, layout: matmul.weights, engine: engine)
+        let rounded = BFloat16Buffer(count: key.rows * key.inner)
+        let result = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [key.columns])
+        withExtendedLifetime((x.storage, b?.storage, reordered, rounded)) {
+            rounded.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
+            OneDNN.applyThreadCount()
+            matmul.run(source: rounded.elements, weights: reordered.address, bias: b?.elements,
+                       destination: result.mutableElements, engine: engine)
         }
         return result
     }

@@ -11,23 +11,28 @@ public enum Attention {
     /// enough to stay in a core's L2 cache between the GEMM that writes it and the one that reads it.
     public static let scoreElementBudget = 1 << 20
 
-    /// `causal`: position i attends to positions ≤ i only (CLIP's text transformer).
+    /// `causal`: position i attends to positions ≤ i only (CLIP's text transformer). At bf16
+    /// (`ComputeEnvironment.precision`) q kᵀ and P v are bf16 products on oneDNN; scores, masks and softmax stay
+    /// fp32.
     ///
-    /// The gradient is recomputed block by block in the same way: only q, k, v and the output are saved, never
-    /// the probabilities, so training memory stays bounded like inference memory.
+    /// The gradient is recomputed block by block in the same way, in fp32: only q, k, v and the output are
+    /// saved, never the probabilities, so training memory stays bounded like inference memory.
     public static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool = false) -> Tensor {
-        scaledDotProduct(query: query, key: key, value: value, causal: causal, scoreBudget: scoreElementBudget)
+        scaledDotProduct(query: query, key: key, value: value, causal: causal, scoreBudget: scoreElementBudget,
+                         precision: ComputeEnvironment.precision)
     }
 
-    /// With the block's score budget as a parameter, so tests can make several blocks out of small shapes.
-    static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool, scoreBudget: Int) -> Tensor {
+    /// With the block's score budget and the precision as parameters, so tests can make several blocks out of
+    /// small shapes and run both precisions side by side.
+    static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool, scoreBudget: Int,
+                                 precision: ComputePrecision = .fp32) -> Tensor {
         precondition(query.rank == 4 && key.rank == 4 && value.rank == 4
                      && key.shape[0...1] == query.shape[0...1] && value.shape[0...2] == key.shape[0...2]
                      && key.shape[3] == query.shape[3],
                      "attention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit")
         let heads = HeadBlocks(query: query.detached(), key: key.detached(), value: value.detached(),
                                causal: causal, scoreBudget: scoreBudget)
-        let output = heads.forward()
+        let output = (precision == .bf16 ? heads.bfloat16Forward() : nil) ?? heads.forward()
         let savedOutput = output.detached()
         let needs = (query: query.requiresGradient, key: key.requiresGradient, value: value.requiresGradient)
         return output.recorded(from: [query, key, value]) { gradient in
@@ -90,13 +95,85 @@ public enum Attention {
                                    into scores: UnsafeMutablePointer<Float>) {
             sgemm(m: rows, n: keys, k: headDim, a: q.matrix(b, h, row: start), q.layout,
                   b: kT.matrix(b, h), kT.layout, c: scores, ldc: keys, beta: 0)
+            softmax(scores, start: start, rows: rows) { _ in }
+        }
+
+        /// Scores of `rows` queries from `start` (row-major in `scores`) → probabilities in place: scale, mask
+        /// and softmax, then `each` on every chunk of rows while it is still in cache.
+        private func softmax(_ scores: UnsafeMutablePointer<Float>, start: Int, rows: Int,
+                             each: (Range<Int>) -> Void) {
             let (keys, scale, causal) = (self.keys, self.scale, self.causal)
             let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1))
             Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
                 // Causal: keys after the query's own position get probability 0 (a −∞ score).
                 spm_softmax_rows(scores + range.lowerBound * keys, range.count, keys, keys, scale,
                                  causal ? start + range.lowerBound : -1)
+                each(range)
             }
+        }
+
+        /// The forward with q kᵀ and P v as bf16 products on oneDNN (scores, mask and softmax in fp32, the
+        /// probabilities rounded to bf16 as each chunk of rows leaves softmax); the output layout is `forward`'s.
+        /// nil when oneDNN cannot run these products.
+        func bfloat16Forward() -> Tensor? {
+            guard let engine = OneDNNEngine.shared, batch * heads * queries * keys * valueDim > 0 else { return nil }
+            let lastRows = queries - (queries - 1) / blockLength * blockLength
+            func scoreProduct(_ rows: Int) -> OneDNNMatmul? {
+                OneDNNMatmul.cached(OneDNNMatmulKey(rows: rows, inner: headDim, columns: keys, sourceLeading: headDim,
+                                                   destinationLeading: keys, weights: .columns(leading: headDim),
+                                                   precision: .bf16))
+            }
+            func outputProduct(_ rows: Int) -> OneDNNMatmul? {
+                OneDNNMatmul.cached(OneDNNMatmulKey(rows: rows, inner: keys, columns: valueDim, sourceLeading: keys,
+                                                   destinationLeading: heads * valueDim,
+                                                   weights: .rows(leading: valueDim), precision: .bf16))
+            }
+            guard let scoresFull = scoreProduct(blockLength), let scoresLast = scoreProduct(lastRows),
+                  let outputFull = outputProduct(blockLength), let outputLast = outputProduct(lastRows) else { return nil }
+            // Each head's operands rounded once, packed [batch, heads, tokens, dim].
+            let (q, k, v) = (query.contiguousHeads(), key.contiguousHeads(), value.contiguousHeads())
+            func rounded(_ t: Tensor, tokens: Int, dim: Int) -> BFloat16Buffer {
+                let buffer = BFloat16Buffer(count: batch * heads * tokens * dim)
+                for b in 0..<batch {
+                    for h in 0..<heads {
+                        buffer.convert(t.element(b, h, 0), rows: tokens, length: dim, leading: t.strides[2],
+                                       at: (b * heads + h) * tokens * dim)
+                    }
+                }
+                return buffer
+            }
+            let (q16, k16, v16) = withExtendedLifetime((q.storage, k.storage, v.storage)) {
+                (rounded(q, tokens: queries, dim: headDim), rounded(k, tokens: keys, dim: headDim),
+                 rounded(v, tokens: keys, dim: valueDim))
+            }
+            let merged = Tensor(uninitializedShape: [batch, queries, heads, valueDim])
+            let output = merged.mutableElements
+            let scores = BufferPool.shared.allocate(floats: blockElements)
+            defer { BufferPool.shared.deallocate(scores, floats: blockElements) }
+            let probabilities = BFloat16Buffer(count: blockElements)
+            withExtendedLifetime((q16, k16, v16, probabilities)) {
+                OneDNN.applyThreadCount()
+                for b in 0..<batch {
+                    for h in 0..<heads {
+                        let head = b * heads + h
+                        for start in Swift.stride(from: 0, to: queries, by: blockLength) {
+                            let rows = Swift.min(blockLength, queries - start)
+                            let full = rows == blockLength
+                            (full ? scoresFull : scoresLast).run(
+                                source: q16.elements + (head * queries + start) * headDim,
+                                weights: k16.elements + head * keys * headDim, destination: scores, engine: engine)
+                            softmax(scores, start: start, rows: rows) { [keys] range in
+                                spm_bfloat16_rows(scores + range.lowerBound * keys, range.count, keys, keys,
+                                                  probabilities.elements + range.lowerBound * keys)
+                            }
+                            (full ? outputFull : outputLast).run(
+                                source: probabilities.elements, weights: v16.elements + head * keys * valueDim,
+                                destination: output + ((b * queries + start) * heads + h) * valueDim, engine: engine)
+                        }
+                    }
+                }
+            }
+            return merged.permuted([0, 2, 1, 3])
         }
 
         /// Gradients of Σ gradient ⊙ output. With P = softmax(S), S = q kᵀ·scale, O = P v, per block:

@@ -4,7 +4,7 @@ public struct Conv2d: Sendable {
     public var bias: Tensor?
     public var stride: Int
     public var padding: Int
-    /// oneDNN's reordered copy of `weight`, made on the first oneDNN call and reused by every later one.
+    /// oneDNN's reordered copies of `weight` (fp32, bf16), made on the first oneDNN call and reused by later ones.
     let oneDNNWeights = OneDNNWeightCache()
     /// Membranes attached to this (1×1) convolution (nil: the frozen layer alone).
     public var adapter: LowRankAdapter?
@@ -17,17 +17,20 @@ public struct Conv2d: Sendable {
         self.padding = padding
     }
 
-    /// Runs on `ComputeEnvironment.backend`; `gates` [batch, adapters] scale the attached adapters per sample;
-    /// `residual` (broadcastable to the output) is added in the convolution's GEMM.
+    /// Runs on `ComputeEnvironment.backend` at `ComputeEnvironment.precision`; `gates` [batch, adapters] scale
+    /// the attached adapters per sample (fp32 always); `residual` (broadcastable to the output) is added in the
+    /// convolution's GEMM.
     public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
-        let base = callAsFunction(input, backend: ComputeEnvironment.backend, adding: residual)
+        let base = callAsFunction(input, backend: ComputeEnvironment.backend, precision: ComputeEnvironment.precision,
+                                  adding: residual)
         guard let adapter, let gates else { return base }
         return adapter.adding(to: base, image: input, gates: gates)
     }
 
-    public func callAsFunction(_ input: Tensor, backend: ComputeBackend, adding residual: Tensor? = nil) -> Tensor {
+    public func callAsFunction(_ input: Tensor, backend: ComputeBackend, precision: ComputePrecision = .fp32,
+                               adding residual: Tensor? = nil) -> Tensor {
         Tensor.conv2d(input, weight: weight, bias: bias, stride: SpatialPair(stride, stride),
-                      padding: SpatialPair(padding, padding), backend: backend, oneDNNWeights: oneDNNWeights,
-                      adding: residual)
+                      padding: SpatialPair(padding, padding), backend: backend, precision: precision,
+                      oneDNNWeights: oneDNNWeights, adding: residual)
     }
 }

@@ -4,6 +4,8 @@ public struct Linear: Sendable {
     public var bias: Tensor?
     /// Membranes attached to this layer (nil: the frozen layer alone).
     public var adapter: LowRankAdapter?
+    /// oneDNN's bf16 copy of `weight`, made on the first bf16 call and reused by every later one.
+    let oneDNNWeights = OneDNNWeightCache()
 
     public init(_ parameters: ScopedParameters, inFeatures: Int, outFeatures: Int, bias hasBias: Bool = true) throws {
         weight = try parameters.tensor("weight", shape: [outFeatures, inFeatures])
@@ -13,10 +15,12 @@ public struct Linear: Sendable {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    /// `gates` [batch, adapters] scale the attached adapters per sample (ignored without an adapter);
-    /// `residual` (broadcastable to the output) is added in the layer's GEMM.
+    /// Runs at `ComputeEnvironment.precision`; `gates` [batch, adapters] scale the attached adapters per sample
+    /// (ignored without an adapter), which always run in fp32; `residual` (broadcastable to the output) is added
+    /// in the layer's GEMM.
     public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
-        let base = Tensor.linear(input, weight: weight, bias: bias, adding: residual)
+        let base = Tensor.linear(input, weight: weight, bias: bias, adding: residual,
+                                 precision: ComputeEnvironment.precision, oneDNNWeights: oneDNNWeights)
         guard let adapter, let gates else { return base }
         return adapter.adding(to: base, tokens: input, gates: gates)
     }

@@ -122,9 +122,16 @@ extension Tensor {
     /// PyTorch's `linear`: input [.., in] · weightᵀ + bias, with weight [out, in] and bias [out]. The weight is
     /// read transposed by BLAS in place, and the bias is written first so the GEMM adds onto it (beta = 1).
     /// `residual` (broadcastable to the output) is written first too, so a skip connection costs no extra pass.
-    public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
-        let result = linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached(),
-                                  residual: residual?.detached())
+    /// At `precision` bf16 the product runs on oneDNN (`oneDNNWeights` keeps the layer's bf16 weights between
+    /// calls; without one they are converted on every call); its gradients are always computed in fp32.
+    public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, adding residual: Tensor? = nil,
+                              precision: ComputePrecision = .fp32, oneDNNWeights: OneDNNWeightCache? = nil) -> Tensor {
+        let roundedProduct = precision == .fp32 ? nil
+            : oneDNNLinear(input.detached(), weight: weight.detached(), bias: bias?.detached(), precision: precision,
+                           weightCache: oneDNNWeights ?? OneDNNWeightCache())
+        let result = roundedProduct.map { product in residual.map { product + $0.detached() } ?? product }
+            ?? linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached(),
+                            residual: residual?.detached())
         let operands = [input, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
         guard operands.contains(where: \.requiresGradient) else { return result }
         // Saved: the weight for the input's gradient, the input only when the weight's gradient is wanted.

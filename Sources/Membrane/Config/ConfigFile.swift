@@ -51,11 +51,6 @@ public struct ModelSource: Codable, Sendable, Equatable, ConfigValidating {
     }
 }
 
-/// Arithmetic precision of the heavy tensor work.
-public enum ComputePrecision: String, Codable, Sendable, CaseIterable {
-    case fp32, bf16
-}
-
 extension ModelFamily {
     /// The image size the family was trained at, used where a config gives none.
     public var nativeResolution: Int {

@@ -1,0 +1,114 @@
+import Testing
+@testable import Diffusion
+
+// bf16 products (`ComputePrecision.bf16`): oneDNN rounds both operands to bfloat16 and accumulates in fp32. A
+// product of two bf16 values is exact in fp32 (8 + 8 significant bits), so the result must equal the exact sum
+// over the *rounded* operands within the usual fp32 summation bound — which says both that the rounding is the
+// one we claim (to nearest, ties to even) and that nothing else was rounded (bias, accumulator, output). Each
+// test also checks the result is measurably not the fp32 one, so a silent fp32 fallback fails.
+
+/// x rounded to the nearest bfloat16 (ties to even), computed on the bits: the independent side of the tests.
+func bfloat16Rounded(_ x: Float) -> Float {
+    guard x.isFinite else { return x }
+    let bits = x.bitPattern
+    let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000
+    return Float(bitPattern: rounded)
+}
+
+func bfloat16Rounded(_ tensor: Tensor) -> Tensor {
+    Tensor(tensor.toArray().map(bfloat16Rounded), shape: tensor.shape)
+}
+
+@Suite struct BFloat16ProductTests {
+    @Test func roundingReferenceRoundsToNearestEven() {
+        #expect(bfloat16Rounded(1) == 1)
+        #expect(bfloat16Rounded(Float(bitPattern: 0x3F80_8000)) == 1)                          // tie, even below
+        #expect(bfloat16Rounded(Float(bitPattern: 0x3F81_8000)) == Float(bitPattern: 0x3F82_0000)) // tie, even above
+        #expect(bfloat16Rounded(Float(bitPattern: 0x3F80_8001)) == Float(bitPattern: 0x3F81_0000))
+        #expect(bfloat16Rounded(-Float.infinity) == -.infinity)
+        #expect(bfloat16Rounded(Float.greatestFiniteMagnitude) == .infinity)  // past bf16's largest value
+    }
+
+    /// linear at bf16 against Σ bf16(x)·bf16(w) + b in Double, with or without bias and residual, over views.
+    @Test(arguments: [(rows: [3, 5], inFeatures: 37, outFeatures: 29, bias: true, residual: true),
+                      (rows: [1], inFeatures: 64, outFeatures: 16, bias: false, residual: false),
+                      (rows: [2, 77], inFeatures: 40, outFeatures: 320, bias: true, residual: false)])
+    func linearMatchesTheSumOverRoundedOperands(rows: [Int], inFeatures: Int, outFeatures: Int, bias hasBias: Bool,
+                                                residual hasResidual: Bool) throws {
+        let input = randomTensor([inFeatures] + rows.reversed(), seed: 11)
+            .permuted(Array((0...rows.count).reversed()))  // [rows…, in], not contiguous
+        let weight = randomTensor([outFeatures, inFeatures], seed: 12)
+        let bias = hasBias ? randomTensor([outFeatures], seed: 13) : nil
+        let residual = hasResidual ? randomTensor([outFeatures], seed: 14) : nil
+        let result = Tensor.linear(input, weight: weight, bias: bias, adding: residual, precision: .bf16,
+                                   oneDNNWeights: OneDNNWeightCache())
+        let (x, w) = (bfloat16Rounded(input).toArray(), bfloat16Rounded(weight).toArray())
+        let rowCount = rows.reduce(1, *)
+        var expected: [Double] = [], bounds: [Double] = []
+        for r in 0..<rowCount {
+            for o in 0..<outFeatures {
+                let terms = (0..<inFeatures).map { Double(x[r * inFeatures + $0]) * Double(w[o * inFeatures + $0]) }
+                let added = [bias, residual].compactMap { $0.map { Double($0.toArray()[o]) } }
+                expected.append((terms + added).reduce(0, +))
+                let magnitude = (terms + added).map(abs).reduce(0, +)
+                bounds.append(Double(inFeatures + 2) * 0x1p-24 * magnitude + 1e-7)
+            }
+        }
+        expectWithinBounds(result, expected, bounds: bounds, shape: rows + [outFeatures], "bf16 linear")
+        let fp32 = Tensor.linear(input, weight: weight, bias: bias, adding: residual)
+        let difference = zip(fp32.toArray(), result.toArray()).map { abs($0 - $1) }.max() ?? 0
+        #expect(difference > 1e-3, "bf16 result equals fp32's (largest difference \(difference))")
+    }
+
+    /// Gradients at bf16 are fp32's: the same formula on the unrounded saved operands.
+    @Test func linearGradientsStayFP32() throws {
+        let input = randomTensor([4, 24], seed: 21).requiringGradient()
+        let weight = randomTensor([8, 24], seed: 22).requiringGradient()
+        let seed = randomTensor([4, 8], seed: 23)
+        let bf16 = Tensor.linear(input, weight: weight, precision: .bf16, oneDNNWeights: OneDNNWeightCache())
+            .gradients(withRespectTo: [input, weight], seed: seed)
+        let fp32 = Tensor.linear(input, weight: weight).gradients(withRespectTo: [input, weight], seed: seed)
+        for (a, b) in zip(bf16, fp32) { #expect(a.toArray() == b.toArray()) }
+    }
+
+    struct ConvolutionCase: CustomStringConvertible, Sendable {
+        var input: [Int], outChannels: Int, kernel: Int, stride = 1, padding = 0
+        var description: String { "input \(input) out \(outChannels) kernel \(kernel) stride \(stride)" }
+    }
+
+    /// Every convolution goes to oneDNN at bf16, 1×1 ones included (fp32 keeps those on OpenBLAS).
+    @Test(arguments: [ConvolutionCase(input: [2, 32, 10, 10], outChannels: 48, kernel: 3, padding: 1),
+                      ConvolutionCase(input: [1, 16, 9, 9], outChannels: 16, kernel: 3, stride: 2, padding: 1),
+                      ConvolutionCase(input: [2, 16, 5, 7], outChannels: 40, kernel: 1)])
+    func convolutionMatchesTheSumOverRoundedOperands(_ test: ConvolutionCase) throws {
+        let input = randomTensor(test.input, seed: 31)
+        let weight = randomTensor([test.outChannels, test.input[1], test.kernel, test.kernel], seed: 32)
+        let bias = randomTensor([test.outChannels], seed: 33)
+        let residual = randomTensor([test.outChannels, 1, 1], seed: 34)
+        let stride = SpatialPair(test.stride, test.stride), padding = SpatialPair(test.padding, test.padding)
+        let result = Tensor.conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding,
+                                   backend: .openblas, precision: .bf16, oneDNNWeights: OneDNNWeightCache(),
+                                   adding: residual)
+        let expected = naiveConv2d(bfloat16Rounded(input), bfloat16Rounded(weight), bias: bias,
+                                   stride: (test.stride, test.stride), padding: (test.padding, test.padding),
+                                   dilation: (1, 1), groups: 1)
+        let residuals = residual.toArray()
+        let perChannel = expected.values.count / (test.input[0] * test.outChannels)
+        let withResidual = expected.values.indices.map {
+            expected.values[$0] + Double(residuals[($0 / perChannel) % test.outChannels])
+        }
+        expectWithinBounds(result, withResidual, bounds: expected.bounds.map { $0 + 1e-6 }, shape: expected.shape,
+                           "\(test)")
+        let fp32 = Tensor.conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, adding: residual)
+        let difference = zip(fp32.toArray(), result.toArray()).map { abs($0 - $1) }.max() ?? 0
+        #expect(difference > 1e-3, "\(test): bf16 result equals fp32's (largest difference \(difference))")
+    }
+
+    @Test func precisionIsNamedBySPMPrecision() {
+        #expect(ComputeEnvironment.precision(named: "bf16") == .bf16)
+        #expect(ComputeEnvironment.precision(named: "BF16") == .bf16)
+        #expect(ComputeEnvironment.precision(named: "fp32") == .fp32)
+        #expect(ComputeEnvironment.precision(named: nil) == .fp32)
+        #expect(ComputeEnvironment.precision(named: "fp8") == .fp32)
+    }
+}
