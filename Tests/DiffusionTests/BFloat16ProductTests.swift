@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 @testable import Diffusion
 
@@ -27,6 +28,31 @@ func bfloat16Rounded(_ tensor: Tensor) -> Tensor {
         #expect(bfloat16Rounded(Float(bitPattern: 0x3F80_8001)) == Float(bitPattern: 0x3F81_0000))
         #expect(bfloat16Rounded(-Float.infinity) == -.infinity)
         #expect(bfloat16Rounded(Float.greatestFiniteMagnitude) == .infinity)  // past bf16's largest value
+    }
+
+    /// The engine's conversion (`spm_bfloat16_rows`, through the buffer the products use) against the bit-level
+    /// reference, over ties both ways, the float range's ends, subnormals and NaNs, from strided rows.
+    @Test func conversionRoundsLikeTheReference() {
+        let specials: [Float] = [1, Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000),
+                                 Float(bitPattern: 0x3F80_8001), -0.0, .infinity, -.infinity, .greatestFiniteMagnitude,
+                                 -.greatestFiniteMagnitude, .leastNonzeroMagnitude, Float(bitPattern: 0x0000_8000),
+                                 .nan, -.nan, Float(bitPattern: 0x7F80_0001)]
+        var generator = SplitMix64(seed: 41)
+        let values = specials + (0..<301).map { _ in Float.random(in: -1e6...1e6, using: &generator) }
+        let (rows, length, leading) = (5, values.count / 5, values.count / 5 + 3)
+        var strided = [Float](repeating: 7, count: rows * leading)
+        for r in 0..<rows { for i in 0..<length { strided[r * leading + i] = values[r * length + i] } }
+        let buffer = BFloat16Buffer(count: rows * length)
+        strided.withUnsafeBufferPointer { buffer.convert($0.baseAddress!, rows: rows, length: length, leading: leading) }
+        for index in 0..<rows * length {
+            let converted = Float(bitPattern: UInt32(buffer.elements[index]) << 16)
+            let expected = bfloat16Rounded(values[index])
+            if expected.isNaN {
+                #expect(converted.isNaN && converted.sign == values[index].sign, "element \(index): \(converted)")
+            } else {
+                #expect(converted.bitPattern == expected.bitPattern, "element \(index): \(values[index]) → \(converted)")
+            }
+        }
     }
 
     /// linear at bf16 against Σ bf16(x)·bf16(w) + b in Double, with or without bias and residual, over views.
