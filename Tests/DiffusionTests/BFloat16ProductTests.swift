@@ -1,3 +1,5 @@
+import CKernels
+import Foundation
 import TestSupport
 import Testing
 @testable import Diffusion
@@ -136,5 +138,41 @@ func bfloat16Rounded(_ tensor: Tensor) -> Tensor {
         #expect(ComputeEnvironment.precision(named: "fp32") == .fp32)
         #expect(ComputeEnvironment.precision(named: nil) == .fp32)
         #expect(ComputeEnvironment.precision(named: "fp8") == .fp32)
+    }
+}
+
+/// The OpenMP loop the engine's parallel loops use when oneDNN runs the products: every chunk runs exactly once,
+/// on as many threads as chunks (the caller's included), and a loop nested in a chunk runs inline.
+@Suite struct OpenMPChunkTests {
+    /// Per chunk: how often it ran, its thread, and how often each of its nested chunks ran.
+    struct Record {
+        var runs: UnsafeMutablePointer<Int>, threads: UnsafeMutablePointer<UInt>, nested: UnsafeMutablePointer<Int>
+    }
+
+    @Test func everyChunkRunsOnceOnItsOwnThread() {
+        let (chunks, inner) = (7, 3)
+        var record = Record(runs: .allocate(capacity: chunks), threads: .allocate(capacity: chunks),
+                            nested: .allocate(capacity: chunks * inner))
+        defer { record.runs.deallocate(); record.threads.deallocate(); record.nested.deallocate() }
+        record.runs.initialize(repeating: 0, count: chunks)
+        record.threads.initialize(repeating: 0, count: chunks)
+        record.nested.initialize(repeating: 0, count: chunks * inner)
+        withUnsafeMutablePointer(to: &record) { pointer in
+            spm_parallel_chunks(chunks, { context, chunk in
+                let record = context!.assumingMemoryBound(to: Record.self).pointee
+                record.runs[chunk] += 1
+                record.threads[chunk] = UInt(pthread_self())
+                var nested = (record.nested + chunk * 3)
+                withUnsafeMutablePointer(to: &nested) { pointer in
+                    spm_parallel_chunks(3, { context, inner in
+                        context!.assumingMemoryBound(to: UnsafeMutablePointer<Int>.self).pointee[inner] += 1
+                    }, pointer)
+                }
+            }, pointer)
+        }
+        #expect(Array(UnsafeBufferPointer(start: record.runs, count: chunks)) == Array(repeating: 1, count: chunks))
+        #expect(Array(UnsafeBufferPointer(start: record.nested, count: chunks * inner))
+                == Array(repeating: 1, count: chunks * inner))
+        #expect(Set(UnsafeBufferPointer(start: record.threads, count: chunks)).count == chunks)
     }
 }

@@ -36,6 +36,10 @@ extension ComputeEnvironment {
         value.flatMap { ComputePrecision(rawValue: $0.lowercased()) } ?? .fp32
     }
 
+    /// Whether oneDNN runs the heavy products (bf16, or the oneDNN backend's convolutions), which decides the
+    /// thread pool of the engine's own parallel loops (`Parallel`).
+    static var productsRunOnOneDNN: Bool { precision == .bf16 || backend == .onednn }
+
     /// Chooses the precision for this process (and processes it starts).
     public static func setPrecision(_ precision: ComputePrecision) {
         setenv(precisionVariable, precision.rawValue, 1)
