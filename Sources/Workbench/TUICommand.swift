@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diffusion
 import Foundation
 import Membrane
 import TUI
@@ -33,7 +34,11 @@ struct TUICommand: ParsableCommand {
     @Option(help: "How images are drawn; auto asks the terminal (kitty and sixel graphics, else Unicode blocks).")
     var images = ImageModeChoice.auto
 
+    @Option(help: precisionHelp)
+    var precision: ComputePrecision = .fp32
+
     func run() throws {
+        ComputeEnvironment.setPrecision(precision)
         let membranes: [MembraneChoice]
         do {
             membranes = try membrane.map(MembraneChoice.init(parsing:))

@@ -33,6 +33,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of every random draw of the run (overrides train.seed).")
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp("The forward passes' arithmetic (overrides train.precision): fp32, or bf16 (linear layers, convolutions and attention's products in bf16 on oneDNN; gradients in fp32).", valueName: "fp32|bf16"))
+    var precision: ComputePrecision?
+
     @Flag(help: "Continue from the run's checkpoint when there is one.")
     var resume = false
 
@@ -49,11 +52,13 @@ struct TrainCommand: ParsableCommand {
                 config.train.dynamicResolution = nil
             }
             if let seed { config.train.seed = seed }
+            if let precision { config.train.precision = precision }
             do {
                 try config.validate()
             } catch {
                 throw ValidationError("\(self.config): \(error)")
             }
+            ComputeEnvironment.setPrecision(config.train.precision)
             let models = try PipelineModels.load(from: URL(fileURLWithPath: config.model.path))
             var trainer = try MembraneTrainer(config: config, models: models)
             let outputs = TrainingOutputs(config: config, membrane: out.map { URL(fileURLWithPath: $0) })

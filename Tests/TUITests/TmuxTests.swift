@@ -218,6 +218,22 @@ struct TmuxTests {
         try session.expectShellRestored()
     }
 
+    @Test("--precision bf16 is named in the header, and generation runs at it")
+    func bfloat16Generation() throws {
+        let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../DiffusionTests/Golden/pipelines/sd1").standardizedFileURL.path
+        let session = try TmuxSession()
+        let first = try session.startWorkbench("--images symbols --precision bf16 --model \(model)")
+        #expect(first.contains("sd1 · bf16 · theme: dark"), "\(first)")
+        try session.keys("3")
+        #expect(session.waitFor { $0.contains("ready: press g") } != nil, "the model never loaded: \(session.screen())")
+        try session.keys("g")
+        #expect(session.waitFor { $0.contains("original 32×32") && $0.contains("done in") } != nil,
+                "no image: \(session.screen())")
+        try session.keys("q")
+        try session.expectShellRestored()
+    }
+
     @Test("a JSON-lines log appended while watching moves the chart and the step counter")
     func liveTrainingLog() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-run-\(UUID().uuidString).jsonl")

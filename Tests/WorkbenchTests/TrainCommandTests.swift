@@ -54,6 +54,25 @@ import TestSupport
         #expect(try Self.tensors(resumed) == Self.tensors(straight))
     }
 
+    /// `--precision bf16` trains with bf16 forward passes: the run finishes with a finite membrane of its own,
+    /// not the fp32 run's.
+    @Test func bfloat16TrainingRunsToItsOwnMembrane() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try Self.writeConfig(in: folder, iterations: 6)
+        var membranes: [ComputePrecision: [String: [Float]]] = [:]
+        for precision in ComputePrecision.allCases {
+            let out = folder.appendingPathComponent("\(precision.rawValue).safetensors")
+            let run = try WorkbenchRun(["train", config.path, "--precision", precision.rawValue, "--out", out.path])
+            #expect(run.status == 0, "\(run.standardError)")
+            membranes[precision] = try Self.tensors(out)
+        }
+        let (fp32, bf16) = (membranes[.fp32] ?? [:], membranes[.bf16] ?? [:])
+        #expect(Set(fp32.keys) == Set(bf16.keys) && !fp32.isEmpty)
+        #expect(bf16.values.allSatisfy { $0.allSatisfy(\.isFinite) })
+        #expect(fp32 != bf16, "the bf16 run trained the fp32 run's membrane")
+    }
+
     @Test func badInputIsOneLine() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-train-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -34,7 +34,11 @@ public struct MembraneTrainer: Sendable {
         guard family.isSDXLArchitecture == (models.architecture == .sdxl) else {
             throw TrainingError.familyMismatch(family: family, architecture: models.architecture)
         }
-        guard config.train.precision == .fp32 else { throw TrainingError.unsupportedPrecision(config.train.precision) }
+        // The precision is the process's (the engine's layers read it); a command sets it from the config before
+        // anything runs, so a difference here means a workbench started at the other one.
+        guard config.train.precision == ComputeEnvironment.precision else {
+            throw TrainingError.precisionMismatch(config: config.train.precision, process: ComputeEnvironment.precision)
+        }
         let sizes: [Int]
         switch config.resolution {
         case .fixed(let size): sizes = [size]
@@ -265,7 +269,7 @@ public struct TrainingState: Sendable, Equatable {
 
 public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case familyMismatch(family: ModelFamily, architecture: CheckpointArchitecture)
-    case unsupportedPrecision(ComputePrecision)
+    case precisionMismatch(config: ComputePrecision, process: ComputePrecision)
     case resolution(size: Int, multiple: Int)
     case checkpointMismatch(String)
     case cancelled
@@ -274,8 +278,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .familyMismatch(let family, let architecture):
             return "model.family: \(family.rawValue) expects \(family.isSDXLArchitecture ? "an SDXL" : "an SD1/SD2")-layout model, the model is \(architecture.rawValue)"
-        case .unsupportedPrecision(let precision):
-            return "train.precision: \(precision.rawValue) training is not available yet; use fp32"
+        case .precisionMismatch(let config, let process):
+            return "train.precision: \(config.rawValue), but this process computes in \(process.rawValue) "
+                + "(start the workbench with --precision \(config.rawValue), or set train.precision: \(process.rawValue))"
         case .resolution(let size, let multiple):
             return "train.resolution: \(size) px must be a multiple of \(multiple) for this model"
         case .checkpointMismatch(let reason):

@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import Membrane
 import Synchronization
@@ -258,7 +259,9 @@ public final class WorkbenchApp {
             x = surface.write(label, x: x + 1, y: 0, style: index == currentScreen
                 ? surface.style(.selection) : surface.style(.statusBar))
         }
-        let model = options.modelPath.map { ($0 as NSString).lastPathComponent } ?? "none"
+        // The precision is named only when it is not the exact one (`spm-workbench --precision bf16`).
+        let model = (options.modelPath.map { ($0 as NSString).lastPathComponent } ?? "none")
+            + (ComputeEnvironment.precision == .fp32 ? "" : " · \(ComputeEnvironment.precision.rawValue)")
         // The labelled form when it fits, else shorter ones (the screen tabs come first).
         let fitting = ["model: \(model) · theme: \(theme.name) ", "\(model) · theme: \(theme.name) ", "\(model) · \(theme.name) ",
                        "\(theme.name) "]

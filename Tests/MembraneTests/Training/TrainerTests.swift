@@ -42,6 +42,17 @@ import Testing
         try PipelineModels.load(from: tests.appendingPathComponent(model.folder))
     }
 
+    /// The precision is the process's: a config that asks for another one is refused, naming the field.
+    @Test func configPrecisionMustBeTheProcesses() throws {
+        var config = Self.config(Self.sd1, iterations: 1)
+        config.train.precision = ComputeEnvironment.precision == .fp32 ? .bf16 : .fp32
+        #expect(throws: TrainingError.precisionMismatch(config: config.train.precision, process: ComputeEnvironment.precision)) {
+            _ = try MembraneTrainer(config: config, models: Self.load(Self.sd1))
+        }
+        #expect(TrainingError.precisionMismatch(config: .bf16, process: .fp32).description.hasPrefix(
+            "train.precision: bf16, but this process computes in fp32"))
+    }
+
     @Test(arguments: [sd1, sdxl])
     func trainingLowersTheObjectiveOnHeldOutDraws(model: Model) throws {
         var trainer = try MembraneTrainer(config: Self.config(model, iterations: 40), models: Self.load(model))
