@@ -1,10 +1,14 @@
 // Linear-layer GEMMs (out = in · Wᵀ, fp32, weights [out, in]) on OpenBLAS and on oneDNN's matmul with the weights
 // reordered once into the layout it picks: would routing the engine's linear layers through oneDNN pay?
-// Usage (see matmul-onednn.sh): matmul-onednn THREADS ROWS IN OUT. Prints one JSON line: median-free best of 7.
+// With PRECISION bf16, oneDNN's operands are bf16 (activations rounded once before timing, weights in the
+// reorder), sums and result fp32 — what the engine's `--precision bf16` runs; OpenBLAS stays fp32.
+// Usage (see matmul-onednn.sh): matmul-onednn THREADS ROWS IN OUT [fp32|bf16]. Prints one JSON line: best of 7.
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 void omp_set_num_threads(int);  // Debian's oneDNN runs on OpenMP
@@ -21,7 +25,9 @@ static double now(void) {
     } while (0)
 
 int main(int argc, char **argv) {
-    if (argc != 5) { fprintf(stderr, "usage: matmul-onednn THREADS ROWS IN OUT\n"); return 2; }
+    if (argc != 5 && argc != 6) { fprintf(stderr, "usage: matmul-onednn THREADS ROWS IN OUT [fp32|bf16]\n"); return 2; }
+    const int bf16 = argc == 6 && strcmp(argv[5], "bf16") == 0;
+    const dnnl_data_type_t operandType = bf16 ? dnnl_bf16 : dnnl_f32;
     const int threads = atoi(argv[1]);
     const long m = atol(argv[2]), k = atol(argv[3]), n = atol(argv[4]);
     openblas_set_num_threads(threads);
@@ -43,8 +49,8 @@ int main(int argc, char **argv) {
     CHECK(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags));
     dnnl_memory_desc_t source, anyWeights, plainWeights, destination;
     dnnl_dims_t sourceDims = {m, k}, weightDims = {k, n}, destinationDims = {m, n};
-    CHECK(dnnl_memory_desc_init_by_tag(&source, 2, sourceDims, dnnl_f32, dnnl_ab));
-    CHECK(dnnl_memory_desc_init_by_tag(&anyWeights, 2, weightDims, dnnl_f32, dnnl_format_tag_any));
+    CHECK(dnnl_memory_desc_init_by_tag(&source, 2, sourceDims, operandType, dnnl_ab));
+    CHECK(dnnl_memory_desc_init_by_tag(&anyWeights, 2, weightDims, operandType, dnnl_format_tag_any));
     CHECK(dnnl_memory_desc_init_by_tag(&plainWeights, 2, weightDims, dnnl_f32, dnnl_ba));  // W [out, in] = Wᵀ as ba
     CHECK(dnnl_memory_desc_init_by_tag(&destination, 2, destinationDims, dnnl_f32, dnnl_ab));
     dnnl_matmul_desc_t operation;
@@ -69,7 +75,14 @@ int main(int argc, char **argv) {
     dnnl_exec_arg_t reorderArguments[2] = {{DNNL_ARG_FROM, plainMemory}, {DNNL_ARG_TO, weightsMemory}};
     CHECK(dnnl_primitive_execute(reorder, stream, 2, reorderArguments));
     CHECK(dnnl_stream_wait(stream));
-    CHECK(dnnl_memory_create(&sourceMemory, &source, engine, a));
+    // bf16 activations: the upper halves of the floats, rounded to nearest even (as the engine converts them).
+    uint16_t *rounded = aligned_alloc(64, (m * k * 2 + 63) / 64 * 64);
+    for (long i = 0; i < m * k && bf16; i++) {
+        uint32_t bits;
+        memcpy(&bits, a + i, 4);
+        rounded[i] = (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+    }
+    CHECK(dnnl_memory_create(&sourceMemory, &source, engine, bf16 ? (void *)rounded : (void *)a));
     CHECK(dnnl_memory_create(&destinationMemory, &destination, engine, c));
     dnnl_exec_arg_t arguments[3] = {
         {DNNL_ARG_SRC, sourceMemory}, {DNNL_ARG_WEIGHTS, weightsMemory}, {DNNL_ARG_DST, destinationMemory}};
@@ -81,9 +94,9 @@ int main(int argc, char **argv) {
         if (now() - t < onednn) onednn = now() - t;
     }
     const double flop = 2.0 * m * n * k;
-    printf("{\"threads\": %d, \"shape\": [%ld, %ld, %ld], \"openblasMs\": %.2f, \"openblasGFLOPs\": %.1f, "
+    printf("{\"onednnPrecision\": \"%s\", \"threads\": %d, \"shape\": [%ld, %ld, %ld], \"openblasMs\": %.2f, \"openblasGFLOPs\": %.1f, "
            "\"onednnMs\": %.2f, \"onednnGFLOPs\": %.1f, \"onednnKernel\": \"%s\", \"weightsPlain\": %s}\n",
-           threads, m, k, n, openblas * 1e3, flop / openblas / 1e9, onednn * 1e3, flop / onednn / 1e9,
+           bf16 ? "bf16" : "fp32", threads, m, k, n, openblas * 1e3, flop / openblas / 1e9, onednn * 1e3, flop / onednn / 1e9,
            implementation, dnnl_memory_desc_equal(chosen, &plainWeights) ? "true" : "false");
     return 0;
 }

@@ -26,11 +26,15 @@ struct TrainBenchmark: ParsableCommand {
     @Option(help: "Threads.")
     var threads = 2
 
+    @Option(help: "fp32 or bf16 (train.precision: the forward passes' products in bf16 on oneDNN).")
+    var precision: ComputePrecision = .fp32
+
     @Flag(help: "Recompute UNet block activations in the backward pass (train.checkpoint_activations).")
     var checkpointActivations = false
 
     struct Report: Encodable {
-        let benchmark = "spm training iteration fp32"
+        let benchmark = "spm training iteration"
+        let precision: String
         let model: String
         let unetParameters: Int
         let sizes: [Int]
@@ -44,12 +48,13 @@ struct TrainBenchmark: ParsableCommand {
 
     func run() throws {
         ComputeEnvironment.setThreadCount(threads)
+        ComputeEnvironment.setPrecision(precision)
         let folder = try CheckpointArchitecture.allCases.first { $0.bundledConfigName == model }
             .map { try PipelineModels.bundledConfigFolder($0) } ?? URL(fileURLWithPath: model)
         let models = try PipelineModels.randomWeights(configFolder: folder, seed: 1)
         let family: ModelFamily = models.architecture == .sdxl ? .sdxl : models.architecture == .sd2 ? .sd2 : .sd1
         var schedule = TrainingSchedule(iterations: iterations + 1, warmupSteps: 0,
-                                        checkpointActivations: checkpointActivations, seed: 1)
+                                        precision: precision, checkpointActivations: checkpointActivations, seed: 1)
         if let dynamic {
             let bounds = dynamic.split(separator: ",").compactMap { Int($0) }
             guard bounds.count == 2 else { throw ValidationError("--dynamic \(dynamic): expected MIN,MAX") }
@@ -73,7 +78,7 @@ struct TrainBenchmark: ParsableCommand {
             let anchors = config.concepts[0].anchorsPerStep
             samples.append(2 * result.denoisedSteps + (2 + anchors) + (1 + anchors))
         }
-        try printJSON(Report(model: model, unetParameters: models.loadReport.components.first { $0.name == "unet" }?.appliedParameters ?? 0, sizes: trainer.sizes,
+        try printJSON(Report(precision: precision.rawValue, model: model, unetParameters: models.loadReport.components.first { $0.name == "unet" }?.appliedParameters ?? 0, sizes: trainer.sizes,
                              iterations: iterations, threads: threads,
                              meanSeconds: seconds.reduce(0, +) / Double(seconds.count),
                              secondsPerIteration: seconds.map { ($0 * 1000).rounded() / 1000 },
