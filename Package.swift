@@ -26,9 +26,8 @@ let package = Package(
         // oneDNN has no pkg-config file: its module map links `dnnl` and its OpenMP runtime `gomp` by name.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
-        // The engine's exponential-bound row kernels in C, compiled for several instruction sets at once, and its
-        // parallel loop on oneDNN's OpenMP runtime.
-        .target(name: "CKernels", linkerSettings: [.linkedLibrary("gomp")]),
+        // The engine's exponential-bound row kernels in C, compiled for several instruction sets at once.
+        .target(name: "CKernels"),
         // The CPU diffusion engine: tensors, weights, models, schedulers. No UI, no SPM knowledge.
         .target(name: "Diffusion", dependencies: ["CBLAS", "CDNNL", "CKernels", "CPNG", "CYAML", "CZlib"],
                 resources: [.copy("Resources")]),

@@ -1,5 +1,3 @@
-import CKernels
-import Foundation
 import TestSupport
 import Testing
 @testable import Diffusion
@@ -88,6 +86,25 @@ func bfloat16Rounded(_ tensor: Tensor) -> Tensor {
         #expect(difference > 1e-3, "bf16 result equals fp32's (largest difference \(difference))")
     }
 
+    /// On the oneDNN backend at fp32 the product is oneDNN's fp32 matmul on the weights as they are: within the
+    /// fp32 summation bound of the exact sum.
+    @Test func fp32LinearOnOneDNNMatchesTheExactSum() throws {
+        let input = randomTensor([2, 9, 33], seed: 15), weight = randomTensor([17, 33], seed: 16)
+        let bias = randomTensor([17], seed: 17)
+        let result = Tensor.linear(input, weight: weight, bias: bias, backend: .onednn,
+                                   oneDNNWeights: OneDNNWeightCache())
+        let (x, w, b) = (input.toArray(), weight.toArray(), bias.toArray())
+        var expected: [Double] = [], bounds: [Double] = []
+        for r in 0..<18 {
+            for o in 0..<17 {
+                let terms = (0..<33).map { Double(x[r * 33 + $0]) * Double(w[o * 33 + $0]) } + [Double(b[o])]
+                expected.append(terms.reduce(0, +))
+                bounds.append(35 * 0x1p-24 * terms.map(abs).reduce(0, +) + 1e-7)
+            }
+        }
+        expectWithinBounds(result, expected, bounds: bounds, shape: [2, 9, 17], "fp32 linear on oneDNN")
+    }
+
     /// Gradients at bf16 are fp32's: the same formula on the unrounded saved operands.
     @Test func linearGradientsStayFP32() throws {
         let input = randomTensor([4, 24], seed: 21).requiringGradient()
@@ -138,41 +155,5 @@ func bfloat16Rounded(_ tensor: Tensor) -> Tensor {
         #expect(ComputeEnvironment.precision(named: "fp32") == .fp32)
         #expect(ComputeEnvironment.precision(named: nil) == .fp32)
         #expect(ComputeEnvironment.precision(named: "fp8") == .fp32)
-    }
-}
-
-/// The OpenMP loop the engine's parallel loops use when oneDNN runs the products: every chunk runs exactly once,
-/// on as many threads as chunks (the caller's included), and a loop nested in a chunk runs inline.
-@Suite struct OpenMPChunkTests {
-    /// Per chunk: how often it ran, its thread, and how often each of its nested chunks ran.
-    struct Record {
-        var runs: UnsafeMutablePointer<Int>, threads: UnsafeMutablePointer<UInt>, nested: UnsafeMutablePointer<Int>
-    }
-
-    @Test func everyChunkRunsOnceOnItsOwnThread() {
-        let (chunks, inner) = (7, 3)
-        var record = Record(runs: .allocate(capacity: chunks), threads: .allocate(capacity: chunks),
-                            nested: .allocate(capacity: chunks * inner))
-        defer { record.runs.deallocate(); record.threads.deallocate(); record.nested.deallocate() }
-        record.runs.initialize(repeating: 0, count: chunks)
-        record.threads.initialize(repeating: 0, count: chunks)
-        record.nested.initialize(repeating: 0, count: chunks * inner)
-        withUnsafeMutablePointer(to: &record) { pointer in
-            spm_parallel_chunks(chunks, { context, chunk in
-                let record = context!.assumingMemoryBound(to: Record.self).pointee
-                record.runs[chunk] += 1
-                record.threads[chunk] = UInt(pthread_self())
-                var nested = (record.nested + chunk * 3)
-                withUnsafeMutablePointer(to: &nested) { pointer in
-                    spm_parallel_chunks(3, { context, inner in
-                        context!.assumingMemoryBound(to: UnsafeMutablePointer<Int>.self).pointee[inner] += 1
-                    }, pointer)
-                }
-            }, pointer)
-        }
-        #expect(Array(UnsafeBufferPointer(start: record.runs, count: chunks)) == Array(repeating: 1, count: chunks))
-        #expect(Array(UnsafeBufferPointer(start: record.nested, count: chunks * inner))
-                == Array(repeating: 1, count: chunks * inner))
-        #expect(Set(UnsafeBufferPointer(start: record.threads, count: chunks)).count == chunks)
     }
 }

@@ -3,7 +3,7 @@
 // the CPU has is chosen when the library loads. Swift compiles for the baseline x86-64 (SSE2) and called its SIMD
 // closure out of line for every 16 floats: a softmax row cost 3.6 ns per element that way and costs 0.6 ns here
 // (1,024-long rows, one core); a training iteration of the reference-sized tiny model went from 5.1 to 3.2 s on
-// one thread. Beside them, the conversion that feeds bf16 products their operands, and the engine's parallel loop.
+// one thread. Beside them, the conversion that feeds bf16 products their operands.
 #ifndef SPM_CKERNELS_H
 #define SPM_CKERNELS_H
 
@@ -39,12 +39,6 @@ void spm_geglu_backward(const float *upstream, const float *a, const float *b, f
                         size_t count);
 /// Σ e^(row[i] − shift), summed in double (log-softmax's normaliser).
 double spm_sum_exp(const float *row, size_t count, float shift);
-
-/// body(context, chunk) for every chunk in 0..<chunks, one chunk per thread of an OpenMP team of `chunks` threads
-/// (the caller's included), returning when all are done. The engine's parallel loops run here, on the same
-/// threads as oneDNN's, rather than on a second pool: two pools on two cores took turns spinning on each other's
-/// cores (BENCHMARKS.md, "bf16").
-void spm_parallel_chunks(size_t chunks, void (*body)(void *context, size_t chunk), void *context);
 
 /// `rows` rows of `length` floats, `leading` apart, rounded to bfloat16 (to nearest, ties to even; NaN stays a
 /// NaN) into `out`, `length` apart: the operands of bf16 products.

@@ -1,11 +1,13 @@
 import Foundation
 
-/// The library that runs the engine's convolutions. Models never choose: `Conv2d` asks
-/// `ComputeEnvironment.backend` on every call, so a benchmark can compare both in one process.
+/// The library that runs the engine's fp32 products (at bf16 oneDNN runs them whatever this says). Models never
+/// choose: `Conv2d`, `Linear` and attention ask `ComputeEnvironment.backend` on every call, so a benchmark can
+/// compare both in one process.
 public enum ComputeBackend: String, Sendable, CaseIterable {
-    /// im2col + OpenBLAS sgemm (`Tensor.conv2d`): the reference path.
+    /// OpenBLAS sgemm (convolutions by im2col): the reference path.
     case openblas
-    /// oneDNN's convolution primitives, with weights reordered once into the layout it picks.
+    /// oneDNN: convolutions with weights reordered once into the layout it picks (1×1 ones stay on OpenBLAS),
+    /// linear layers and attention's q·kᵀ and p·v as matmuls on the weights as they are.
     case onednn
 }
 
@@ -36,10 +38,6 @@ extension ComputeEnvironment {
         value.flatMap { ComputePrecision(rawValue: $0.lowercased()) } ?? .fp32
     }
 
-    /// Whether oneDNN runs the heavy products (bf16, or the oneDNN backend's convolutions), which decides the
-    /// thread pool of the engine's own parallel loops (`Parallel`).
-    static var productsRunOnOneDNN: Bool { precision == .bf16 || backend == .onednn }
-
     /// Chooses the precision for this process (and processes it starts).
     public static func setPrecision(_ precision: ComputePrecision) {
         setenv(precisionVariable, precision.rawValue, 1)
@@ -48,10 +46,10 @@ extension ComputeEnvironment {
     /// The environment variable that names the backend (`openblas` or `onednn`).
     public static let backendVariable = "SPM_COMPUTE"
 
-    /// oneDNN took 0.80–0.84 of OpenBLAS's time on SD's 3×3 convolutions (BENCHMARKS.md, "oneDNN convolution
-    /// backend"), but a whole SD1.5 forward measured 11.9 s against OpenBLAS's 11.7 s on an idle machine
-    /// (convolutions are a quarter of it, and activations are reordered in and out), while it costs a reordered
-    /// copy of each conv layer's weights (+1.5 GiB). So OpenBLAS is the default; `SPM_COMPUTE=onednn` selects it.
+    /// oneDNN takes about 0.8 of OpenBLAS's time for a whole SD1.5 forward once it runs the linear layers and
+    /// attention too (so OpenBLAS's threads no longer spin beside oneDNN's), but its reordered convolution
+    /// weights cost a second copy (+2 GiB for SD1.5, BENCHMARKS.md "fp32 on oneDNN"). So OpenBLAS is the
+    /// default; `SPM_COMPUTE=onednn` selects oneDNN.
     public static let defaultBackend = ComputeBackend.openblas
 
     /// The backend named by `SPM_COMPUTE`, else `defaultBackend` (also for a value that names no backend).

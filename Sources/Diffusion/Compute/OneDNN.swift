@@ -2,10 +2,11 @@ import CDNNL
 import CKernels
 import Foundation
 
-// oneDNN (Debian libdnnl 2.6, C API): the fp32 convolution backend, and every bf16 product (convolutions and
-// linear layers; `ComputePrecision.bf16`). Every operand's layout is left to oneDNN
-// (`format_tag_any`). Weights never change between calls, so they are reordered once per layer
-// (`OneDNNWeightCache`) and reused. Our tensors stay NCHW, so activations are reordered into the layout oneDNN
+// oneDNN (Debian libdnnl 2.6, C API): the products (convolutions, linear layers, attention's) on the oneDNN
+// backend, and every bf16 product (`ComputePrecision.bf16`). For convolutions every operand's layout is left to
+// oneDNN (`format_tag_any`); weights never change between calls, so they are reordered once per layer
+// (`OneDNNWeightCache`) and reused. (Linear layers' fp32 weights are read as they are: reordering them measured
+// no faster and cost a second copy.) Our tensors stay NCHW, so activations are reordered into the layout oneDNN
 // chose (NHWC, for its brgconv kernels on this CPU) and the result back, inside each call: measured on SD1.5's
 // UNet, that is 30% faster than handing oneDNN plain NCHW, for which it falls back to its own im2col + GEMM
 // (BENCHMARKS.md, "oneDNN convolution backend").
@@ -56,9 +57,18 @@ enum OneDNN {
         precondition(status == dnnl_success, "oneDNN: \(step) failed with status \(status.rawValue)")
     }
 
-    /// Sets the calling thread's OpenMP team size to the engine's thread count (see the file comment).
-    static func applyThreadCount() {
-        omp_set_num_threads(Int32(ComputeEnvironment.threadCount))
+    /// Sets the calling thread's OpenMP team size (see the file comment): the engine's thread count unless told.
+    static func applyThreadCount(_ threads: Int = ComputeEnvironment.threadCount) {
+        omp_set_num_threads(Int32(threads))
+    }
+
+    /// The team for a product of `multiplyAdds`: one thread below 2²² (≈ 40 µs of one core). An OpenMP team
+    /// ends each call at a barrier, and on a busy machine a team member the scheduler has set aside holds the
+    /// barrier for a whole time slice: the tiny models' thousands of small products then ran 5× slower on two
+    /// threads than on one (a golden pipeline's 10 steps at 32 px: 1.86 s against 0.37 s for OpenBLAS, which
+    /// runs small GEMMs on one thread for the same reason).
+    static func threads(forMultiplyAdds multiplyAdds: Int) -> Int {
+        multiplyAdds < 1 << 22 ? 1 : ComputeEnvironment.threadCount
     }
 
     /// A memory description with dimensions `dims` in `tag` layout, of fp32 elements unless `type` says otherwise.
@@ -85,12 +95,13 @@ enum OneDNN {
 
     /// A primitive descriptor for `operation` with a user scratchpad (oneDNN's own is shared between
     /// primitives, which is unsafe for concurrent calls), nil when oneDNN has no implementation for it.
-    static func primitiveDescriptor(_ operation: UnsafeRawPointer, engine: OneDNNEngine) -> dnnl_primitive_desc_t? {
+    static func primitiveDescriptor(_ operation: UnsafeRawPointer, threads: Int,
+                                    engine: OneDNNEngine) -> dnnl_primitive_desc_t? {
         var attributes: dnnl_primitive_attr_t?
         check(dnnl_primitive_attr_create(&attributes), "attributes")
         defer { dnnl_primitive_attr_destroy(attributes) }
         check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "scratchpad")
-        applyThreadCount()
+        applyThreadCount(threads)
         var descriptor: dnnl_primitive_desc_t?
         guard dnnl_primitive_desc_create(&descriptor, operation, attributes, engine.handle, nil) == dnnl_success
         else { return nil }
@@ -151,7 +162,17 @@ struct OneDNNConvolutionKey: Hashable {
     let stride, padding: [Int] // (h, w)
     let hasBias: Bool
     let precision: ComputePrecision
-    let threads: Int           // oneDNN sizes its work split by the thread count at creation
+    /// `OneDNN.threads(forMultiplyAdds:)` of the convolution: oneDNN sizes its work split by it at creation.
+    let threads: Int
+
+    init(input: [Int], weight: [Int], stride: [Int], padding: [Int], hasBias: Bool, precision: ComputePrecision) {
+        (self.input, self.weight, self.stride, self.padding) = (input, weight, stride, padding)
+        self.hasBias = hasBias
+        self.precision = precision
+        let outputs = input[0] * weight[0] * ((input[2] + 2 * padding[0] - weight[2]) / stride[0] + 1)
+            * ((input[3] + 2 * padding[1] - weight[3]) / stride[1] + 1)
+        threads = OneDNN.threads(forMultiplyAdds: Swift.max(outputs, 0) * weight[1] * weight[2] * weight[3])
+    }
 
     var output: [Int] {
         [input[0], weight[0],
@@ -175,6 +196,8 @@ final class OneDNNConvolution: @unchecked Sendable {
     /// Reorders between our plain NCHW activations and the blocked layouts oneDNN chose for them; nil when it
     /// chose plain NCHW.
     let sourceReorder, destinationReorder: OneDNNReorder?
+    /// The OpenMP team it was created for, and runs on.
+    let threads: Int
 
     /// Creates the primitive for `key`, or nil when oneDNN has no implementation for it.
     init?(_ key: OneDNNConvolutionKey, engine: OneDNNEngine) {
@@ -195,11 +218,13 @@ final class OneDNNConvolution: @unchecked Sendable {
             : dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
                                                  &source, &anyWeights, nil, &destination, strides, padding, padding)
         guard status == dnnl_success,
-              let descriptor = OneDNN.primitiveDescriptor(&operation, engine: engine) else { return nil }
+              let descriptor = OneDNN.primitiveDescriptor(&operation, threads: key.threads, engine: engine)
+        else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
         var primitive: dnnl_primitive_t?
         guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
         self.primitive = primitive
+        threads = key.threads
         weights = OneDNN.query(descriptor, dnnl_query_weights_md)
         self.source = OneDNN.query(descriptor, dnnl_query_src_md)
         self.destination = OneDNN.query(descriptor, dnnl_query_dst_md)
@@ -280,8 +305,7 @@ extension Tensor {
               input.elementCount > 0, weight.elementCount > 0, let engine = OneDNNEngine.shared else { return nil }
         let key = OneDNNConvolutionKey(input: input.shape, weight: weight.shape,
                                        stride: [stride.height, stride.width], padding: [padding.height, padding.width],
-                                       hasBias: bias != nil, precision: precision,
-                                       threads: ComputeEnvironment.threadCount)
+                                       hasBias: bias != nil, precision: precision)
         guard key.output[2] > 0, key.output[3] > 0, bias.map({ $0.shape == [weight.shape[0]] }) ?? true,
               let convolution = OneDNNConvolution.cached(key) else { return nil }
         let x = input.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
@@ -295,7 +319,7 @@ extension Tensor {
         }
         withExtendedLifetime((x.storage, w.storage, b?.storage, reordered, scratchpad, blockedSource,
                               blockedDestination)) {
-            OneDNN.applyThreadCount()
+            OneDNN.applyThreadCount(convolution.threads)
             let plainSource = UnsafeMutableRawPointer(mutating: x.elements)
             let plainDestination = UnsafeMutableRawPointer(result.mutableElements)
             if let reorder = convolution.sourceReorder, let blockedSource {
@@ -340,6 +364,7 @@ struct OneDNNMatmulKey: Hashable {
     let hasBias: Bool
     /// The operands' element type (the caller converts them); results are fp32 either way.
     let precision: ComputePrecision
+    /// `OneDNN.threads(forMultiplyAdds:)` of the product.
     let threads: Int
 
     /// A linear layer's product: dense rows, blocked weights.
@@ -355,7 +380,7 @@ struct OneDNNMatmulKey: Hashable {
         self.weights = weights
         self.hasBias = hasBias
         self.precision = precision
-        threads = ComputeEnvironment.threadCount
+        threads = OneDNN.threads(forMultiplyAdds: rows * inner * columns)
     }
 }
 
@@ -364,6 +389,8 @@ final class OneDNNMatmul: @unchecked Sendable {
     let primitive: dnnl_primitive_t
     let source, weights, bias, destination, scratchpad: dnnl_memory_desc_t
     let scratchpadBytes: Int
+    /// The OpenMP team it was created for, and runs on.
+    let threads: Int
     /// For `.blocked` weights: the layer's fp32 weights as it holds them ([out, in] row-major), the source of
     /// the one reorder into `weights`.
     let plainWeights: dnnl_memory_desc_t
@@ -388,11 +415,13 @@ final class OneDNNMatmul: @unchecked Sendable {
             ? dnnl_matmul_desc_init(&operation, &source, &requestedWeights, &bias, &destination)
             : dnnl_matmul_desc_init(&operation, &source, &requestedWeights, nil, &destination)
         guard status == dnnl_success,
-              let descriptor = OneDNN.primitiveDescriptor(&operation, engine: engine) else { return nil }
+              let descriptor = OneDNN.primitiveDescriptor(&operation, threads: key.threads, engine: engine)
+        else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
         var primitive: dnnl_primitive_t?
         guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
         self.primitive = primitive
+        threads = key.threads
         self.source = source
         self.bias = bias
         self.destination = destination
@@ -411,9 +440,10 @@ final class OneDNNMatmul: @unchecked Sendable {
         return cache.primitive(for: key) { OneDNNMatmul(key, engine: engine) }
     }
 
-    /// destination ← source · weights (+ bias), on the calling thread's OpenMP team (the caller sets its size).
+    /// destination ← source · weights (+ bias), on a team of `threads`.
     func run(source: UnsafeRawPointer, weights: UnsafeRawPointer, bias: UnsafePointer<Float>? = nil,
              destination: UnsafeMutablePointer<Float>, engine: OneDNNEngine) {
+        OneDNN.applyThreadCount(threads)
         let scratch = AlignedBuffer(byteCount: scratchpadBytes)
         var arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (spm_dnnl_arg_src, self.source, UnsafeMutableRawPointer(mutating: source)),
@@ -450,24 +480,29 @@ final class BFloat16Buffer: @unchecked Sendable {
 }
 
 extension Tensor {
-    /// PyTorch's `linear` (input [.., in] · weightᵀ + bias, weight [out, in]) on oneDNN at bf16, with
+    /// PyTorch's `linear` (input [.., in] · weightᵀ + bias, weight [out, in]) on oneDNN at `precision`, with
     /// `weightCache` keeping the reordered weights between calls. nil when oneDNN cannot run it.
     static func oneDNNLinear(_ input: Tensor, weight: Tensor, bias: Tensor?, precision: ComputePrecision,
                              weightCache: OneDNNWeightCache) -> Tensor? {
-        guard precision == .bf16, weight.rank == 2, input.rank >= 1, input.shape.last == weight.shape[1],
+        guard weight.rank == 2, input.rank >= 1, input.shape.last == weight.shape[1],
               bias.map({ $0.shape == [weight.shape[0]] }) ?? true, let engine = OneDNNEngine.shared else { return nil }
-        let key = OneDNNMatmulKey(linearRows: input.shape.dropLast().reduce(1, *), inFeatures: weight.shape[1],
-                                  outFeatures: weight.shape[0], hasBias: bias != nil, precision: precision)
+        let rows = input.shape.dropLast().reduce(1, *), (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
+        let key = precision == .bf16
+            ? OneDNNMatmulKey(linearRows: rows, inFeatures: inFeatures, outFeatures: outFeatures, hasBias: bias != nil,
+                              precision: precision)
+            : OneDNNMatmulKey(rows: rows, inner: inFeatures, columns: outFeatures, sourceLeading: inFeatures,
+                              destinationLeading: outFeatures, weights: .columns(leading: inFeatures),
+                              hasBias: bias != nil, precision: precision)
         guard key.rows > 0, key.inner > 0, key.columns > 0, let matmul = OneDNNMatmul.cached(key) else { return nil }
         let x = input.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
-        let reordered = weightCache.weights(w, plain: matmul.plainWeights, layout: matmul.weights, engine: engine)
-        let rounded = BFloat16Buffer(count: key.rows * key.inner)
+        let reordered = precision == .bf16 ? weightCache.weights(w, plain: matmul.plainWeights, layout: matmul.weights, engine: engine) : nil
+        let rounded = precision == .bf16 ? BFloat16Buffer(count: key.rows * key.inner) : nil
         let result = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [key.columns])
-        withExtendedLifetime((x.storage, b?.storage, reordered, rounded)) {
-            rounded.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
-            OneDNN.applyThreadCount()
-            matmul.run(source: rounded.elements, weights: reordered.address, bias: b?.elements,
-                       destination: result.mutableElements, engine: engine)
+        withExtendedLifetime((x.storage, w.storage, b?.storage, reordered, rounded)) {
+            rounded?.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
+            matmul.run(source: rounded.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(x.elements),
+                       weights: reordered.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w.elements), bias: b?.elements, destination: result.mutableElements,
+                       engine: engine)
         }
         return result
     }

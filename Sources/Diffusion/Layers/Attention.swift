@@ -19,20 +19,21 @@ public enum Attention {
     /// saved, never the probabilities, so training memory stays bounded like inference memory.
     public static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool = false) -> Tensor {
         scaledDotProduct(query: query, key: key, value: value, causal: causal, scoreBudget: scoreElementBudget,
-                         precision: ComputeEnvironment.precision)
+                         precision: ComputeEnvironment.precision, backend: ComputeEnvironment.backend)
     }
 
     /// With the block's score budget and the precision as parameters, so tests can make several blocks out of
     /// small shapes and run both precisions side by side.
     static func scaledDotProduct(query: Tensor, key: Tensor, value: Tensor, causal: Bool, scoreBudget: Int,
-                                 precision: ComputePrecision = .fp32) -> Tensor {
+                                 precision: ComputePrecision = .fp32, backend: ComputeBackend = .openblas) -> Tensor {
+        let onOneDNN = precision == .bf16 || backend == .onednn
         precondition(query.rank == 4 && key.rank == 4 && value.rank == 4
                      && key.shape[0...1] == query.shape[0...1] && value.shape[0...2] == key.shape[0...2]
                      && key.shape[3] == query.shape[3],
                      "attention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit")
         let heads = HeadBlocks(query: query.detached(), key: key.detached(), value: value.detached(),
                                causal: causal, scoreBudget: scoreBudget)
-        let output = (precision == .bf16 ? heads.bfloat16Forward() : nil) ?? heads.forward()
+        let output = (onOneDNN ? heads.oneDNNForward(precision: precision) : nil) ?? heads.forward()
         let savedOutput = output.detached()
         let needs = (query: query.requiresGradient, key: key.requiresGradient, value: value.requiresGradient)
         return output.recorded(from: [query, key, value]) { gradient in
@@ -112,47 +113,52 @@ public enum Attention {
             }
         }
 
-        /// The forward with q kᵀ and P v as bf16 products on oneDNN (scores, mask and softmax in fp32, the
-        /// probabilities rounded to bf16 as each chunk of rows leaves softmax); the output layout is `forward`'s.
-        /// nil when oneDNN cannot run these products.
-        func bfloat16Forward() -> Tensor? {
+        /// The forward with q kᵀ and P v as oneDNN products at `precision` (at bf16: operands rounded once per
+        /// call, the probabilities as each chunk of rows leaves softmax; scores, mask and softmax in fp32); the
+        /// output layout is `forward`'s. nil when oneDNN cannot run these products.
+        func oneDNNForward(precision: ComputePrecision) -> Tensor? {
             guard let engine = OneDNNEngine.shared, batch * heads * queries * keys * valueDim > 0 else { return nil }
             let lastRows = queries - (queries - 1) / blockLength * blockLength
             func scoreProduct(_ rows: Int) -> OneDNNMatmul? {
                 OneDNNMatmul.cached(OneDNNMatmulKey(rows: rows, inner: headDim, columns: keys, sourceLeading: headDim,
                                                    destinationLeading: keys, weights: .columns(leading: headDim),
-                                                   precision: .bf16))
+                                                   precision: precision))
             }
             func outputProduct(_ rows: Int) -> OneDNNMatmul? {
                 OneDNNMatmul.cached(OneDNNMatmulKey(rows: rows, inner: keys, columns: valueDim, sourceLeading: keys,
                                                    destinationLeading: heads * valueDim,
-                                                   weights: .rows(leading: valueDim), precision: .bf16))
+                                                   weights: .rows(leading: valueDim), precision: precision))
             }
             guard let scoresFull = scoreProduct(blockLength), let scoresLast = scoreProduct(lastRows),
                   let outputFull = outputProduct(blockLength), let outputLast = outputProduct(lastRows) else { return nil }
-            // Each head's operands rounded once, packed [batch, heads, tokens, dim].
-            let (q, k, v) = (query.contiguousHeads(), key.contiguousHeads(), value.contiguousHeads())
-            func rounded(_ t: Tensor, tokens: Int, dim: Int) -> BFloat16Buffer {
-                let buffer = BFloat16Buffer(count: batch * heads * tokens * dim)
-                for b in 0..<batch {
-                    for h in 0..<heads {
-                        buffer.convert(t.element(b, h, 0), rows: tokens, length: dim, leading: t.strides[2],
-                                       at: (b * heads + h) * tokens * dim)
+            let isBF16 = precision == .bf16
+            let elementBytes = isBF16 ? 2 : 4
+            // Each head's operands packed [batch, heads, tokens, dim] (rounded to bf16 at bf16), and what owns them.
+            func packed(_ t: Tensor, tokens: Int, dim: Int) -> (owner: AnyObject, base: UnsafeRawPointer) {
+                guard isBF16 else {
+                    let dense = t.contiguous()
+                    return (dense.storage, UnsafeRawPointer(dense.elements))
+                }
+                let heads = t.contiguousHeads()
+                let buffer = BFloat16Buffer(count: batch * self.heads * tokens * dim)
+                withExtendedLifetime(heads.storage) {
+                    for b in 0..<batch {
+                        for h in 0..<self.heads {
+                            buffer.convert(heads.element(b, h, 0), rows: tokens, length: dim, leading: heads.strides[2],
+                                           at: (b * self.heads + h) * tokens * dim)
+                        }
                     }
                 }
-                return buffer
+                return (buffer, UnsafeRawPointer(buffer.elements))
             }
-            let (q16, k16, v16) = withExtendedLifetime((q.storage, k.storage, v.storage)) {
-                (rounded(q, tokens: queries, dim: headDim), rounded(k, tokens: keys, dim: headDim),
-                 rounded(v, tokens: keys, dim: valueDim))
-            }
+            let q = packed(query, tokens: queries, dim: headDim), k = packed(key, tokens: keys, dim: headDim)
+            let v = packed(value, tokens: keys, dim: valueDim)
             let merged = Tensor(uninitializedShape: [batch, queries, heads, valueDim])
             let output = merged.mutableElements
             let scores = BufferPool.shared.allocate(floats: blockElements)
             defer { BufferPool.shared.deallocate(scores, floats: blockElements) }
-            let probabilities = BFloat16Buffer(count: blockElements)
-            withExtendedLifetime((q16, k16, v16, probabilities)) {
-                OneDNN.applyThreadCount()
+            let probabilities = isBF16 ? BFloat16Buffer(count: blockElements) : nil
+            withExtendedLifetime((q.owner, k.owner, v.owner, probabilities)) {
                 for b in 0..<batch {
                     for h in 0..<heads {
                         let head = b * heads + h
@@ -160,14 +166,17 @@ public enum Attention {
                             let rows = Swift.min(blockLength, queries - start)
                             let full = rows == blockLength
                             (full ? scoresFull : scoresLast).run(
-                                source: q16.elements + (head * queries + start) * headDim,
-                                weights: k16.elements + head * keys * headDim, destination: scores, engine: engine)
+                                source: q.base + (head * queries + start) * headDim * elementBytes,
+                                weights: k.base + head * keys * headDim * elementBytes, destination: scores,
+                                engine: engine)
                             softmax(scores, start: start, rows: rows) { [keys] range in
+                                guard let probabilities else { return }
                                 spm_bfloat16_rows(scores + range.lowerBound * keys, range.count, keys, keys,
                                                   probabilities.elements + range.lowerBound * keys)
                             }
                             (full ? outputFull : outputLast).run(
-                                source: probabilities.elements, weights: v16.elements + head * keys * valueDim,
+                                source: probabilities.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(scores),
+                                weights: v.base + head * keys * valueDim * elementBytes,
                                 destination: output + ((b * queries + start) * heads + h) * valueDim, engine: engine)
                         }
                     }

@@ -19,7 +19,7 @@ public struct Linear: Sendable {
     /// (ignored without an adapter), which always run in fp32; `residual` (broadcastable to the output) is added
     /// in the layer's GEMM.
     public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
-        let base = Tensor.linear(input, weight: weight, bias: bias, adding: residual,
+        let base = Tensor.linear(input, weight: weight, bias: bias, adding: residual, backend: ComputeEnvironment.backend,
                                  precision: ComputeEnvironment.precision, oneDNNWeights: oneDNNWeights)
         guard let adapter, let gates else { return base }
         return adapter.adding(to: base, tokens: input, gates: gates)

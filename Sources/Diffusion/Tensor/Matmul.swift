@@ -122,11 +122,13 @@ extension Tensor {
     /// PyTorch's `linear`: input [.., in] · weightᵀ + bias, with weight [out, in] and bias [out]. The weight is
     /// read transposed by BLAS in place, and the bias is written first so the GEMM adds onto it (beta = 1).
     /// `residual` (broadcastable to the output) is written first too, so a skip connection costs no extra pass.
-    /// At `precision` bf16 the product runs on oneDNN (`oneDNNWeights` keeps the layer's bf16 weights between
-    /// calls; without one they are converted on every call); its gradients are always computed in fp32.
+    /// At bf16, or on the oneDNN backend, the product runs on oneDNN (`oneDNNWeights` keeps the layer's
+    /// reordered weights between calls; without one they are reordered on every call); gradients are always
+    /// computed in fp32 on OpenBLAS.
     public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, adding residual: Tensor? = nil,
-                              precision: ComputePrecision = .fp32, oneDNNWeights: OneDNNWeightCache? = nil) -> Tensor {
-        let roundedProduct = precision == .fp32 ? nil
+                              backend: ComputeBackend = .openblas, precision: ComputePrecision = .fp32,
+                              oneDNNWeights: OneDNNWeightCache? = nil) -> Tensor {
+        let roundedProduct = precision == .fp32 && backend == .openblas ? nil
             : oneDNNLinear(input.detached(), weight: weight.detached(), bias: bias?.detached(), precision: precision,
                            weightCache: oneDNNWeights ?? OneDNNWeightCache())
         let result = roundedProduct.map { product in residual.map { product + $0.detached() } ?? product }
