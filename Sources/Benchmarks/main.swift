@@ -1,5 +1,5 @@
 import ArgumentParser
 import Diffusion
 
-ComputeEnvironment.ensureFastBLASKernels()
+ComputeEnvironment.prepareRuntimeLibraries()
 BenchmarkCommand.main()

@@ -46,7 +46,7 @@ extension ComputeEnvironment {
     /// The environment variable that names the backend (`openblas` or `onednn`).
     public static let backendVariable = "SPM_COMPUTE"
 
-    /// oneDNN takes about 0.8 of OpenBLAS's time for a whole SD1.5 forward once it runs the linear layers and
+    /// oneDNN takes 0.8–0.95 of OpenBLAS's time for a whole SD1.5 forward once it runs the linear layers and
     /// attention too (so OpenBLAS's threads no longer spin beside oneDNN's), but its reordered convolution
     /// weights cost a second copy (+2 GiB for SD1.5, BENCHMARKS.md "fp32 on oneDNN"). So OpenBLAS is the
     /// default; `SPM_COMPUTE=onednn` selects oneDNN.

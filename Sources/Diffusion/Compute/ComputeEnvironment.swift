@@ -18,20 +18,40 @@ public enum ComputeEnvironment {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
-    /// Debian's OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its Prescott kernels,
-    /// 5–6× slower than the AVX-512 ones. The kernel family is chosen once, when the library loads, from
-    /// `OPENBLAS_CORETYPE`; so when the choice was poor we set the variable and re-execute ourselves.
-    /// Call this first thing in `main`. Returns only when no re-exec was needed (or it failed).
-    public static func ensureFastBLASKernels(arguments: [String] = CommandLine.arguments) {
-        let environment = ProcessInfo.processInfo.environment
-        guard environment["OPENBLAS_CORETYPE"] == nil else { return }
-        guard let better = preferredCoreType(current: blasCoreName, cpuFlags: CPUFlags.current) else { return }
-        setenv("OPENBLAS_CORETYPE", better, 1)
+    /// Settings the runtime libraries read only when they load, so they can be changed only by re-executing:
+    ///
+    /// - Debian's OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its Prescott kernels, 5–6×
+    ///   slower than the AVX-512 ones; `OPENBLAS_CORETYPE` chooses the kernel family.
+    /// - libgomp (oneDNN's OpenMP) keeps its threads spinning for a while after every oneDNN call, on cores
+    ///   the engine's own parallel loops (Dispatch) and OpenBLAS's threads need next; `OMP_WAIT_POLICY=PASSIVE`
+    ///   lets them sleep at once (BENCHMARKS.md, "bf16"). A user's own `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`
+    ///   is kept.
+    ///
+    /// Call this first thing in `main`: it sets what is missing and re-executes the program once. Returns only
+    /// when nothing was missing (or the re-exec failed, and the program carries on as it is).
+    public static func prepareRuntimeLibraries(arguments: [String] = CommandLine.arguments) {
+        let additions = runtimeSettings(environment: ProcessInfo.processInfo.environment, blasCore: blasCoreName,
+                                        cpuFlags: CPUFlags.current)
+        guard !additions.isEmpty else { return }
+        for (name, value) in additions { setenv(name, value, 1) }
         var cArguments = arguments.map { strdup($0) }
         cArguments.append(nil)
         execv("/proc/self/exe", cArguments)
-        // execv returns only on failure: carry on with the slow kernels rather than stop.
         cArguments.forEach { free($0) }
+    }
+
+    /// The variables `prepareRuntimeLibraries` would add to `environment`.
+    static func runtimeSettings(environment: [String: String], blasCore: String,
+                                cpuFlags: Set<String>) -> [String: String] {
+        var additions: [String: String] = [:]
+        if environment["OPENBLAS_CORETYPE"] == nil,
+           let better = preferredCoreType(current: blasCore, cpuFlags: cpuFlags) {
+            additions["OPENBLAS_CORETYPE"] = better
+        }
+        if environment["OMP_WAIT_POLICY"] == nil && environment["GOMP_SPINCOUNT"] == nil {
+            additions["OMP_WAIT_POLICY"] = "PASSIVE"
+        }
+        return additions
     }
 
     /// The core type to force, or nil when OpenBLAS already runs kernels that suit this CPU.
