@@ -108,6 +108,13 @@ enum OneDNN {
         return descriptor
     }
 
+    /// The primitive `descriptor` describes, nil when oneDNN cannot create it.
+    static func primitive(_ descriptor: dnnl_primitive_desc_t) -> dnnl_primitive_t? {
+        var primitive: dnnl_primitive_t?
+        guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success else { return nil }
+        return primitive
+    }
+
     static func query(_ descriptor: dnnl_primitive_desc_t, _ what: dnnl_query_t) -> dnnl_memory_desc_t {
         dnnl_primitive_desc_query_md(descriptor, what, 0).pointee
     }
@@ -165,19 +172,17 @@ struct OneDNNConvolutionKey: Hashable {
     /// `OneDNN.threads(forMultiplyAdds:)` of the convolution: oneDNN sizes its work split by it at creation.
     let threads: Int
 
+    /// N, O, H, W of the result.
+    let output: [Int]
+
     init(input: [Int], weight: [Int], stride: [Int], padding: [Int], hasBias: Bool, precision: ComputePrecision) {
         (self.input, self.weight, self.stride, self.padding) = (input, weight, stride, padding)
         self.hasBias = hasBias
         self.precision = precision
-        let outputs = input[0] * weight[0] * ((input[2] + 2 * padding[0] - weight[2]) / stride[0] + 1)
-            * ((input[3] + 2 * padding[1] - weight[3]) / stride[1] + 1)
-        threads = OneDNN.threads(forMultiplyAdds: Swift.max(outputs, 0) * weight[1] * weight[2] * weight[3])
-    }
-
-    var output: [Int] {
-        [input[0], weight[0],
-         (input[2] + 2 * padding[0] - weight[2]) / stride[0] + 1,
-         (input[3] + 2 * padding[1] - weight[3]) / stride[1] + 1]
+        output = [input[0], weight[0],
+                  (input[2] + 2 * padding[0] - weight[2]) / stride[0] + 1,
+                  (input[3] + 2 * padding[1] - weight[3]) / stride[1] + 1]
+        threads = OneDNN.threads(forMultiplyAdds: Swift.max(output.reduce(1, *), 0) * weight[1] * weight[2] * weight[3])
     }
 }
 
@@ -221,8 +226,7 @@ final class OneDNNConvolution: @unchecked Sendable {
               let descriptor = OneDNN.primitiveDescriptor(&operation, threads: key.threads, engine: engine)
         else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
-        var primitive: dnnl_primitive_t?
-        guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
+        guard let primitive = OneDNN.primitive(descriptor) else { return nil }
         self.primitive = primitive
         threads = key.threads
         weights = OneDNN.query(descriptor, dnnl_query_weights_md)
@@ -367,10 +371,13 @@ struct OneDNNMatmulKey: Hashable {
     /// `OneDNN.threads(forMultiplyAdds:)` of the product.
     let threads: Int
 
-    /// A linear layer's product: dense rows, blocked weights.
+    /// A linear layer's product on dense rows. bf16 weights are blocked (the layer keeps the converted copy);
+    /// fp32 ones are read as the layer holds them: reordering them measured no faster and cost a second copy.
     init(linearRows rows: Int, inFeatures: Int, outFeatures: Int, hasBias: Bool, precision: ComputePrecision) {
         self.init(rows: rows, inner: inFeatures, columns: outFeatures, sourceLeading: inFeatures,
-                  destinationLeading: outFeatures, weights: .blocked, hasBias: hasBias, precision: precision)
+                  destinationLeading: outFeatures,
+                  weights: precision == .bf16 ? .blocked : .columns(leading: inFeatures), hasBias: hasBias,
+                  precision: precision)
     }
 
     init(rows: Int, inner: Int, columns: Int, sourceLeading: Int, destinationLeading: Int, weights: OneDNNWeightsForm,
@@ -418,8 +425,7 @@ final class OneDNNMatmul: @unchecked Sendable {
               let descriptor = OneDNN.primitiveDescriptor(&operation, threads: key.threads, engine: engine)
         else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
-        var primitive: dnnl_primitive_t?
-        guard dnnl_primitive_create(&primitive, descriptor) == dnnl_success, let primitive else { return nil }
+        guard let primitive = OneDNN.primitive(descriptor) else { return nil }
         self.primitive = primitive
         threads = key.threads
         self.source = source
@@ -459,12 +465,8 @@ final class OneDNNMatmul: @unchecked Sendable {
 /// Elements in oneDNN's bf16 type: the raw 16-bit patterns (`spm_bfloat16_rows` writes them).
 final class BFloat16Buffer: @unchecked Sendable {
     let elements: UnsafeMutablePointer<UInt16>
-    let count: Int
 
-    init(count: Int) {
-        self.count = count
-        elements = .allocate(capacity: Swift.max(count, 1))
-    }
+    init(count: Int) { elements = .allocate(capacity: Swift.max(count, 1)) }
 
     deinit { elements.deallocate() }
 
@@ -486,23 +488,19 @@ extension Tensor {
                              weightCache: OneDNNWeightCache) -> Tensor? {
         guard weight.rank == 2, input.rank >= 1, input.shape.last == weight.shape[1],
               bias.map({ $0.shape == [weight.shape[0]] }) ?? true, let engine = OneDNNEngine.shared else { return nil }
-        let rows = input.shape.dropLast().reduce(1, *), (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1])
-        let key = precision == .bf16
-            ? OneDNNMatmulKey(linearRows: rows, inFeatures: inFeatures, outFeatures: outFeatures, hasBias: bias != nil,
-                              precision: precision)
-            : OneDNNMatmulKey(rows: rows, inner: inFeatures, columns: outFeatures, sourceLeading: inFeatures,
-                              destinationLeading: outFeatures, weights: .columns(leading: inFeatures),
-                              hasBias: bias != nil, precision: precision)
+        let key = OneDNNMatmulKey(linearRows: input.shape.dropLast().reduce(1, *), inFeatures: weight.shape[1],
+                                  outFeatures: weight.shape[0], hasBias: bias != nil, precision: precision)
         guard key.rows > 0, key.inner > 0, key.columns > 0, let matmul = OneDNNMatmul.cached(key) else { return nil }
         let x = input.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
-        let reordered = precision == .bf16 ? weightCache.weights(w, plain: matmul.plainWeights, layout: matmul.weights, engine: engine) : nil
+        let reordered = key.weights == .blocked
+            ? weightCache.weights(w, plain: matmul.plainWeights, layout: matmul.weights, engine: engine) : nil
         let rounded = precision == .bf16 ? BFloat16Buffer(count: key.rows * key.inner) : nil
         let result = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [key.columns])
         withExtendedLifetime((x.storage, w.storage, b?.storage, reordered, rounded)) {
             rounded?.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
             matmul.run(source: rounded.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(x.elements),
-                       weights: reordered.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w.elements), bias: b?.elements, destination: result.mutableElements,
-                       engine: engine)
+                       weights: reordered.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w.elements),
+                       bias: b?.elements, destination: result.mutableElements, engine: engine)
         }
         return result
     }

@@ -139,13 +139,13 @@ public enum Attention {
                     let dense = t.contiguous()
                     return (dense.storage, UnsafeRawPointer(dense.elements))
                 }
-                let heads = t.contiguousHeads()
-                let buffer = BFloat16Buffer(count: batch * self.heads * tokens * dim)
-                withExtendedLifetime(heads.storage) {
+                let rows = t.contiguousHeads()
+                let buffer = BFloat16Buffer(count: batch * heads * tokens * dim)
+                withExtendedLifetime(rows.storage) {
                     for b in 0..<batch {
-                        for h in 0..<self.heads {
-                            buffer.convert(heads.element(b, h, 0), rows: tokens, length: dim, leading: heads.strides[2],
-                                           at: (b * self.heads + h) * tokens * dim)
+                        for h in 0..<heads {
+                            buffer.convert(rows.element(b, h, 0), rows: tokens, length: dim, leading: rows.strides[2],
+                                           at: (b * heads + h) * tokens * dim)
                         }
                     }
                 }

@@ -128,10 +128,10 @@ extension Tensor {
     public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, adding residual: Tensor? = nil,
                               backend: ComputeBackend = .openblas, precision: ComputePrecision = .fp32,
                               oneDNNWeights: OneDNNWeightCache? = nil) -> Tensor {
-        let roundedProduct = precision == .fp32 && backend == .openblas ? nil
+        let oneDNNProduct = precision == .fp32 && backend == .openblas ? nil
             : oneDNNLinear(input.detached(), weight: weight.detached(), bias: bias?.detached(), precision: precision,
                            weightCache: oneDNNWeights ?? OneDNNWeightCache())
-        let result = roundedProduct.map { product in residual.map { product + $0.detached() } ?? product }
+        let result = oneDNNProduct.map { product in residual.map { product + $0.detached() } ?? product }
             ?? linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached(),
                             residual: residual?.detached())
         let operands = [input, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
