@@ -32,12 +32,16 @@ struct TrainBenchmark: ParsableCommand {
     @Flag(help: "Recompute UNet block activations in the backward pass (train.checkpoint_activations).")
     var checkpointActivations = false
 
+    @Option(help: "Steps sharing one partial-denoise trajectory (train.steps_per_trajectory); time a multiple of it.")
+    var stepsPerTrajectory = 1
+
     struct Report: Encodable {
         let benchmark = "spm training iteration"
         let precision: String
         let model: String
         let unetParameters: Int
         let sizes: [Int]
+        let stepsPerTrajectory: Int
         let iterations: Int
         let threads: Int
         let meanSeconds: Double
@@ -53,8 +57,12 @@ struct TrainBenchmark: ParsableCommand {
             .map { try PipelineModels.bundledConfigFolder($0) } ?? URL(fileURLWithPath: model)
         let models = try PipelineModels.randomWeights(configFolder: folder, seed: 1)
         let family: ModelFamily = models.architecture == .sdxl ? .sdxl : models.architecture == .sd2 ? .sd2 : .sd1
-        var schedule = TrainingSchedule(iterations: iterations + 1, warmupSteps: 0,
-                                        precision: precision, checkpointActivations: checkpointActivations, seed: 1)
+        // One warm-up step, then the timed ones from the next trajectory's first step, so that they cover whole
+        // groups when `iterations` is a multiple of the sharing.
+        let firstTimed = stepsPerTrajectory
+        var schedule = TrainingSchedule(iterations: firstTimed + iterations, warmupSteps: 0,
+                                        precision: precision, checkpointActivations: checkpointActivations,
+                                        stepsPerTrajectory: stepsPerTrajectory, seed: 1)
         if let dynamic {
             let bounds = dynamic.split(separator: ",").compactMap { Int($0) }
             guard bounds.count == 2 else { throw ValidationError("--dynamic \(dynamic): expected MIN,MAX") }
@@ -68,18 +76,22 @@ struct TrainBenchmark: ParsableCommand {
         let clock = ContinuousClock()
         var seconds: [Double] = []
         var samples: [Int] = []
-        for index in 0...iterations {
+        _ = try trainer.step()  // warms caches and allocators
+        var skipped = trainer.state
+        skipped.step = firstTimed
+        try trainer.resume(from: skipped)
+        for _ in 0..<iterations {
             var result: MembraneTrainer.StepResult?
             let elapsed = try clock.measure { result = try trainer.step() }
-            guard index > 0, let result else { continue }  // the first iteration warms caches and allocators
+            guard let result else { continue }
             seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
-            // k guided denoising steps (2 samples each), the frozen call (positive, neutral, anchors), the
+            // The guided denoising steps run (2 samples each), the frozen call (positive, neutral, anchors), the
             // membrane call (target, anchors).
             let anchors = config.concepts[0].anchorsPerStep
-            samples.append(2 * result.denoisedSteps + (2 + anchors) + (1 + anchors))
+            samples.append(2 * result.trajectorySteps + (2 + anchors) + (1 + anchors))
         }
         try printJSON(Report(precision: precision.rawValue, model: model, unetParameters: models.loadReport.components.first { $0.name == "unet" }?.appliedParameters ?? 0, sizes: trainer.sizes,
-                             iterations: iterations, threads: threads,
+                             stepsPerTrajectory: stepsPerTrajectory, iterations: iterations, threads: threads,
                              meanSeconds: seconds.reduce(0, +) / Double(seconds.count),
                              secondsPerIteration: seconds.map { ($0 * 1000).rounded() / 1000 },
                              meanUNetSamples: Double(samples.reduce(0, +)) / Double(samples.count),

@@ -236,6 +236,9 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
     /// Recompute each UNet block's activations in the backward pass instead of keeping them: less memory
     /// (about one block's activations), about a third more compute per step.
     public var checkpointActivations: Bool
+    /// n consecutive steps share one partial-denoise trajectory (one concept, size and x_T, denoised once to the
+    /// deepest k they draw, with the membrane as at the first of them); 1: every step denoises its own (exact).
+    public var stepsPerTrajectory: Int
     /// Robust training (in the spirit of AdvUnlearn): each step first looks for a conditioning that brings the
     /// concept back past the current membrane — this many Adam steps from the target's, at
     /// `adversarialLearningRate` — and erases it too. 0: off (the paper's objective).
@@ -251,7 +254,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                 warmupSteps: Int? = nil, restarts: Int = 2, gradClip: Double? = nil, denoiseSteps: Int = 30,
                 partialDenoiseGuidance: Double = 3.0, batchSize: Int = 1, resolution: Int? = nil,
                 dynamicResolution: DynamicResolution? = nil, precision: ComputePrecision = .fp32,
-                checkpointActivations: Bool = false, adversarialSteps: Int = 0, adversarialLearningRate: Double = 0.1,
+                checkpointActivations: Bool = false, stepsPerTrajectory: Int = 1, adversarialSteps: Int = 0, adversarialLearningRate: Double = 0.1,
                 adversarialGate: Double = 1,
                 seed: UInt64 = 0) {
         self.iterations = iterations
@@ -269,6 +272,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         self.dynamicResolution = dynamicResolution
         self.precision = precision
         self.checkpointActivations = checkpointActivations
+        self.stepsPerTrajectory = stepsPerTrajectory
         self.adversarialSteps = adversarialSteps
         self.adversarialLearningRate = adversarialLearningRate
         self.adversarialGate = adversarialGate
@@ -291,6 +295,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         case dynamicResolution = "dynamic_resolution"
         case precision
         case checkpointActivations = "checkpoint_activations"
+        case stepsPerTrajectory = "steps_per_trajectory"
         case adversarialSteps = "adversarial_steps"
         case adversarialLearningRate = "adversarial_learning_rate"
         case adversarialGate = "adversarial_gate"
@@ -317,6 +322,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                                                                    forKey: .dynamicResolution),
                   precision: try container.decode(.precision, or: defaults.precision),
                   checkpointActivations: try container.decode(.checkpointActivations, or: defaults.checkpointActivations),
+                  stepsPerTrajectory: try container.decode(.stepsPerTrajectory, or: defaults.stepsPerTrajectory),
                   adversarialSteps: try container.decode(.adversarialSteps, or: defaults.adversarialSteps),
                   adversarialLearningRate: try container.decode(.adversarialLearningRate, or: defaults.adversarialLearningRate),
                   adversarialGate: try container.decode(.adversarialGate, or: defaults.adversarialGate),
@@ -344,6 +350,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         try ConfigRules.atLeast(2, denoiseSteps, "denoise_steps")
         try ConfigRules.finite(partialDenoiseGuidance, "partial_denoise_guidance", atLeast: 0)
         try ConfigRules.atLeast(1, batchSize, "batch_size")
+        try ConfigRules.atLeast(1, stepsPerTrajectory, "steps_per_trajectory")
         try ConfigRules.atLeast(0, adversarialSteps, "adversarial_steps")
         try ConfigRules.positive(adversarialLearningRate, "adversarial_learning_rate")
         try ConfigRules.positive(adversarialGate, "adversarial_gate")

@@ -10,7 +10,9 @@ import Foundation
 /// 5. loss = MSE(ε′_t, ε_n − η(ε_p − ε_n)) + λ·MSE(ε′_a, ε_a); backward into the membrane's factors only.
 /// With `adversarial_steps` (robust training, after AdvUnlearn), step 4 first searches for a conditioning c_adv
 /// with which the membrane-on model predicts ε_p again, and erases it too: ε′ over [target, c_adv, anchors].
-/// Text embeddings of the config's prompts are computed once (the text encoders are frozen, so this is exact).
+/// With `steps_per_trajectory` n > 1, step 1 runs once per n steps (`SharedTrajectory`): an approximation that
+/// trades fresh trajectories for speed. Text embeddings of the config's prompts are computed once (the text
+/// encoders are frozen, so this is exact).
 public struct MembraneTrainer: Sendable {
     public let config: TrainingConfig
     public private(set) var state: TrainingState
@@ -78,7 +80,8 @@ public struct MembraneTrainer: Sendable {
                                       seed: config.train.seed)
         state = TrainingState(step: 0, weights: weights,
                               optimizer: Optimizer(kind: schedule.optimizer, weightDecay: Float(schedule.weightDecay),
-                                                   parameters: weights.parameters))
+                                                   parameters: weights.parameters),
+                              trajectory: nil)
     }
 
     /// Continues from a checkpoint's state (it must come from the same config: see `TrainingCheckpoint`).
@@ -100,15 +103,28 @@ public struct MembraneTrainer: Sendable {
         public var anchorLoss: Float
         public var learningRate: Float
         public var gradientNorm: Float
-        /// The partial-denoise depth and the image side drawn for the step.
+        /// The partial-denoise depth k and the image side drawn for the step.
         public var denoisedSteps: Int
+        /// The DDIM steps this step ran: k, or with shared trajectories the group's deepest k at its first step
+        /// and 0 at the others.
+        public var trajectorySteps: Int
         public var size: Int
     }
 
     /// Runs training step `state.step + 1` and updates the membrane.
     public mutating func step() throws -> StepResult {
         let stepIndex = state.step
-        let objective = try objective(drawsOf: stepIndex, weights: state.weights)
+        let sharing = config.train.stepsPerTrajectory
+        var trajectorySteps = 0
+        if sharing > 1 {
+            let firstStep = stepIndex - stepIndex % sharing
+            if state.trajectory?.firstStep != firstStep {
+                let trajectory = try sharedTrajectory(from: firstStep)
+                trajectorySteps = trajectory.latents.keys.max() ?? 0
+                state.trajectory = trajectory
+            }
+        }
+        let objective = try objective(drawsOf: stepIndex, weights: state.weights, trajectory: state.trajectory)
         var gradients = objective.loss.gradients(withRespectTo: objective.leaves).map { $0.toArray() }
         let gradientNorm = clipGradientNorm(&gradients, maximum: config.train.gradClip.map { Float($0) } ?? .infinity)
         let learningRate = learningRates.rate(at: stepIndex)
@@ -118,13 +134,16 @@ public struct MembraneTrainer: Sendable {
         state.step += 1
         return StepResult(step: state.step, loss: objective.loss.scalarValue, eraseLoss: objective.eraseLoss,
                           anchorLoss: objective.anchorLoss, learningRate: learningRate, gradientNorm: gradientNorm,
-                          denoisedSteps: objective.denoisedSteps, size: objective.size)
+                          denoisedSteps: objective.denoisedSteps,
+                          trajectorySteps: state.trajectory == nil ? objective.denoisedSteps : trajectorySteps,
+                          size: objective.size)
     }
 
     /// The objective with the draws of step `stepIndex` (concept, size, k, noise, anchors) and the current
-    /// membrane, without updating anything: for measuring progress on fixed draws.
+    /// membrane, without updating anything: for measuring progress on fixed draws (always with the step's own,
+    /// freshly denoised latents).
     public func evaluate(drawsOf stepIndex: Int) throws -> (loss: Float, eraseLoss: Float, anchorLoss: Float) {
-        let objective = try objective(drawsOf: stepIndex, weights: state.weights)
+        let objective = try objective(drawsOf: stepIndex, weights: state.weights, trajectory: nil)
         return (objective.loss.scalarValue, objective.eraseLoss, objective.anchorLoss)
     }
 
@@ -136,21 +155,67 @@ public struct MembraneTrainer: Sendable {
         let denoisedSteps: Int, size: Int
     }
 
-    /// Steps 1–5 of the method for the draws of step `stepIndex`.
-    func objective(drawsOf stepIndex: Int, weights: MembraneWeights) throws -> Objective {
+    /// What step `stepIndex` draws first, in this order: the concept entry, the image side, k and the seed of x_T.
+    /// `random` continues from there (the anchors).
+    struct StepDraws {
+        let entryIndex: Int, size: Int, k: Int, noiseSeed: UInt64
+        var random: TrainingRandom
+    }
+
+    func draws(of stepIndex: Int) -> StepDraws {
         var random = TrainingRandom(seed: config.train.seed, step: stepIndex)
         let entryIndex = Int(random.next() % UInt64(concepts.count))
-        let entry = config.concepts[entryIndex], prompts = concepts[entryIndex]
         let size = sizes[Int(random.next() % UInt64(sizes.count))]
         let k = 1 + Int(random.next() % UInt64(denoising.stepCount - 1))
+        return StepDraws(entryIndex: entryIndex, size: size, k: k, noiseSeed: random.next(), random: random)
+    }
+
+    /// x_T for `draws`, scaled to the schedule's first step.
+    func initialLatents(_ draws: StepDraws) -> Tensor {
+        let side = draws.size / models.vae.downscaleFactor
+        let shape = [config.train.batchSize, models.unet.configuration.inChannels, side, side]
+        return TrainingRandom.gaussian(shape, seed: draws.noiseSeed) * Float(denoising.initNoiseSigma)
+    }
+
+    /// The trajectory steps `firstStep` … `firstStep + n − 1` share: their group's first step's concept, size
+    /// and x_T, denoised once with the membrane as it is now to the deepest k the group drew, keeping x_k for
+    /// each k drawn.
+    func sharedTrajectory(from firstStep: Int) throws -> SharedTrajectory {
+        let group = draws(of: firstStep)
+        let steps = firstStep..<min(firstStep + config.train.stepsPerTrajectory, config.train.iterations)
+        let depths = Set(steps.map { draws(of: $0).k })
+        let prompts = concepts[group.entryIndex]
+        let membraneOn = try models.unet.attaching(state.weights.adapters(trainable: false).adapters)
+        let start = initialLatents(group)
+        let kept = partialDenoise(start, keeping: depths, unet: membraneOn,
+                                  unconditional: prompts.unconditional, target: prompts.target, size: group.size)
+        return SharedTrajectory(firstStep: firstStep, latents: kept.mapValues { $0.toArray() }, shape: start.shape)
+    }
+
+    /// Steps 1–5 of the method for the draws of step `stepIndex`; with a `trajectory`, its group's concept,
+    /// size and x_k replace the step's own (k and the anchors stay the step's).
+    func objective(drawsOf stepIndex: Int, weights: MembraneWeights, trajectory: SharedTrajectory?) throws -> Objective {
+        var own = draws(of: stepIndex)
+        let shared = trajectory.map { draws(of: $0.firstStep) } ?? own
+        let entry = config.concepts[shared.entryIndex], prompts = concepts[shared.entryIndex]
+        let size = shared.size, k = own.k
         let batch = config.train.batchSize
-        let latentSide = size / models.vae.downscaleFactor
-        let noise = random.gaussian([batch, models.unet.configuration.inChannels, latentSide, latentSide])
-        let anchors = samplers[entryIndex].anchors(count: entry.anchorsPerStep, target: prompts.target, random: &random)
+        let anchors = samplers[shared.entryIndex].anchors(count: entry.anchorsPerStep, target: prompts.target,
+                                                          random: &own.random)
 
         let membraneOn = try models.unet.attaching(weights.adapters(trainable: false).adapters)
-        let latents = partialDenoise(noise * Float(denoising.initNoiseSigma), steps: k, unet: membraneOn,
-                                     unconditional: prompts.unconditional, target: prompts.target, size: size)
+        let latents: Tensor
+        if let trajectory {
+            // Only a checkpoint from elsewhere can lack it: the trainer keeps every k its group draws.
+            guard let values = trajectory.latents[k] else {
+                throw TrainingError.checkpointMismatch(
+                    "its shared trajectory from step \(trajectory.firstStep + 1) has no x_\(k) for step \(stepIndex + 1)")
+            }
+            latents = Tensor(values, shape: trajectory.shape)
+        } else {
+            latents = partialDenoise(initialLatents(own), keeping: [k], unet: membraneOn,
+                                     unconditional: prompts.unconditional, target: prompts.target, size: size)[k]!
+        }
         let timestep = Float(denoising.timesteps[k])
 
         // Frozen model, no gradient: ε_p, ε_n and the anchors' ε_a in one call.
@@ -201,15 +266,17 @@ public struct MembraneTrainer: Sendable {
                          denoisedSteps: k, size: size)
     }
 
-    /// k DDIM steps from `latents` with the membrane on (no gradient), guided on [unconditional, target] —
-    /// or on the target alone when the guidance is 1, where the unconditional branch cancels out.
-    func partialDenoise(_ latents: Tensor, steps: Int, unet: UNet2DConditionModel,
-                        unconditional: PromptConditioning, target: PromptConditioning, size: Int) -> Tensor {
+    /// DDIM steps from `latents` with the membrane on (no gradient) to the deepest of `depths`, returning x_k for
+    /// each k in `depths`; guided on [unconditional, target] — or on the target alone when the guidance is 1, where
+    /// the unconditional branch cancels out.
+    func partialDenoise(_ latents: Tensor, keeping depths: Set<Int>, unet: UNet2DConditionModel,
+                        unconditional: PromptConditioning, target: PromptConditioning, size: Int) -> [Int: Tensor] {
         let guidance = Float(config.train.partialDenoiseGuidance)
         let guided = guidance != 1
         let batch = latents.shape[0]
         var latents = latents
-        for step in 0..<steps {
+        var kept: [Int: Tensor] = [:]
+        for step in 0..<(depths.max() ?? 0) {
             let input = latents * Float(denoising.modelInputScale(step: step))
             let timestep = Float(denoising.timesteps[step])
             var output = predict(unet, latents: input, timestep: timestep,
@@ -224,8 +291,9 @@ public struct MembraneTrainer: Sendable {
             latents = denoising.advance(latents, output: output, step: step, previousDenoised: nil) {
                 Tensor.zeros(latents.shape)
             }.latents
+            if depths.contains(step + 1) { kept[step + 1] = latents }
         }
-        return latents
+        return kept
     }
 
     /// The UNet's predictions for every prompt × every latent, in one batched call (prompt-major order:
@@ -259,12 +327,23 @@ public struct MembraneTrainer: Sendable {
     }
 }
 
-/// Everything a run needs to continue exactly: the steps done, the membrane, the optimizer (random draws are
-/// a function of the step: `TrainingRandom`).
+/// Everything a run needs to continue exactly: the steps done, the membrane, the optimizer and the shared
+/// trajectory in use (random draws are a function of the step: `TrainingRandom`).
 public struct TrainingState: Sendable, Equatable {
     public var step: Int
     public var weights: MembraneWeights
     public var optimizer: Optimizer
+    public var trajectory: SharedTrajectory?
+}
+
+/// One partial-denoise trajectory serving the `train.steps_per_trajectory` steps from `firstStep` on: x_k for
+/// each k they drew, denoised with the membrane as it was at `firstStep` (so later steps of the group see
+/// latents up to n − 1 updates old, and n steps see one concept, size and x_T).
+public struct SharedTrajectory: Sendable, Equatable {
+    public var firstStep: Int
+    /// x_k by k, each of `shape` ([batch, channels, side, side]).
+    public var latents: [Int: [Float]]
+    public var shape: [Int]
 }
 
 public enum TrainingError: Error, Equatable, CustomStringConvertible {

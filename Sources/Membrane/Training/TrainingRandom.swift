@@ -16,7 +16,12 @@ public struct TrainingRandom: RandomNumberGenerator, Sendable {
     /// Standard normal draws as PyTorch's CPU `randn` makes them for a seed drawn from this generator, so a
     /// step's noise can be reproduced in PyTorch.
     public mutating func gaussian(_ shape: [Int]) -> Tensor {
-        var generator = TorchGenerator(seed: next())
+        Self.gaussian(shape, seed: next())
+    }
+
+    /// The draws `gaussian` makes from `seed`, for a seed drawn earlier.
+    public static func gaussian(_ shape: [Int], seed: UInt64) -> Tensor {
+        var generator = TorchGenerator(seed: seed)
         return Tensor(generator.randn(count: shape.reduce(1, *)), shape: shape)
     }
 

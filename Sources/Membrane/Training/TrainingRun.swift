@@ -20,11 +20,13 @@ public struct TrainingOutputs: Sendable, Equatable {
     }
 }
 
-/// A checkpoint: the membrane's factors, the optimizer's moments and the step, with the run's config so a
-/// resume under another config is refused. Written atomically, so `kill -9` leaves the previous one whole.
+/// A checkpoint: the membrane's factors, the optimizer's moments, the step and the shared trajectory in use
+/// (`trajectory.x<k>`), with the run's config so a resume under another config is refused. Written atomically,
+/// so `kill -9` leaves the previous one whole.
 public enum TrainingCheckpoint {
     static let formatKey = "spm.checkpoint.format", stepKey = "spm.checkpoint.step"
     static let optimizerStepKey = "spm.checkpoint.optimizer_step", configKey = "spm.checkpoint.config"
+    static let trajectoryStepKey = "spm.checkpoint.trajectory_first_step", trajectoryPrefix = "trajectory.x"
 
     public static func write(_ state: TrainingState, config: TrainingConfig, to url: URL) throws {
         var entries: [SafetensorsEntry] = []
@@ -42,11 +44,16 @@ public enum TrainingCheckpoint {
                 }
             }
         }
+        var metadata = [formatKey: "1", stepKey: String(state.step), optimizerStepKey: String(state.optimizer.step),
+                        configKey: try config.jsonText()]
+        if let trajectory = state.trajectory {
+            metadata[trajectoryStepKey] = String(trajectory.firstStep)
+            for (k, latents) in trajectory.latents.sorted(by: { $0.key < $1.key }) {
+                add(trajectoryPrefix + String(k), latents, trajectory.shape)
+            }
+        }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try SafetensorsWriter.write(entries, metadata: [
-            formatKey: "1", stepKey: String(state.step), optimizerStepKey: String(state.optimizer.step),
-            configKey: try config.jsonText(),
-        ], to: url)
+        try SafetensorsWriter.write(entries, metadata: metadata, to: url)
     }
 
     /// The state saved in `url`, checked against `fresh` (the state a new run of `config` starts from: it
@@ -81,6 +88,21 @@ public enum TrainingCheckpoint {
                     state.optimizer.secondMoments[2 * index + part] = try floats("optimizer.v.\(layer.path).\(name)", count: count)
                 }
             }
+        }
+        if let firstStep = file.metadata[trajectoryStepKey] {
+            guard let firstStep = Int(firstStep), firstStep >= 0, firstStep <= step else {
+                throw fail("\(trajectoryStepKey) is \(firstStep), expected a step from 0 to \(step)")
+            }
+            var trajectory = SharedTrajectory(firstStep: firstStep, latents: [:], shape: [])
+            for tensor in file.tensors where tensor.name.hasPrefix(trajectoryPrefix) {
+                guard let k = Int(tensor.name.dropFirst(trajectoryPrefix.count)), k > 0,
+                      trajectory.shape.isEmpty || trajectory.shape == tensor.shape else {
+                    throw fail("tensor \(tensor.name) is not an x_k of the trajectory's shape")
+                }
+                trajectory.shape = tensor.shape
+                trajectory.latents[k] = try floats(tensor.name, count: tensor.shape.reduce(1, *))
+            }
+            state.trajectory = trajectory
         }
         return state
     }

@@ -125,6 +125,7 @@ public struct ConfigField {
             optionalValue(["train", "dynamic_resolution"], \.train.dynamicResolution),
             choice(["train", "precision"], \.train.precision),
             value(["train", "checkpoint_activations"], \.train.checkpointActivations),
+            value(["train", "steps_per_trajectory"], \.train.stepsPerTrajectory),
             value(["train", "adversarial_steps"], \.train.adversarialSteps),
             value(["train", "adversarial_learning_rate"], \.train.adversarialLearningRate),
             value(["train", "adversarial_gate"], \.train.adversarialGate),

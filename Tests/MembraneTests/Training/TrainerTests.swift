@@ -69,20 +69,25 @@ import Testing
         #expect(steps.allSatisfy { $0.loss.isFinite && $0.gradientNorm > 0 && (1..<8).contains($0.denoisedSteps) })
     }
 
-    @Test func resumingFromACheckpointEndsWhereTheUninterruptedRunEnds() throws {
+    /// Also with shared trajectories (3 steps each), stopped inside the second one: the checkpoint carries the
+    /// trajectory the remaining steps of that group use.
+    @Test(arguments: [1, 3])
+    func resumingFromACheckpointEndsWhereTheUninterruptedRunEnds(stepsPerTrajectory: Int) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-resume-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let models = try Self.load(Self.sd1)
         var config = Self.config(Self.sd1, iterations: 6, output: folder, every: 2)
         config.train.lrSchedule = .cosineWithRestarts
         config.train.warmupSteps = 1
+        config.train.stepsPerTrajectory = stepsPerTrajectory
         let straight = TrainingOutputs(config: config, membrane: folder.appendingPathComponent("straight.safetensors"))
         var uninterrupted = try MembraneTrainer(config: config, models: models)
         let expected = try #require(try uninterrupted.run(outputs: straight, resume: false))
 
         let outputs = TrainingOutputs(config: config, membrane: folder.appendingPathComponent("resumed.safetensors"))
         var first = try MembraneTrainer(config: config, models: models)
-        #expect(try first.run(outputs: outputs, resume: false, onStep: { result, _ in result.step < 3 }) == nil)
+        #expect(try first.run(outputs: outputs, resume: false, onStep: { result, _ in result.step < 4 }) == nil)
+        #expect(first.state.trajectory?.firstStep == (stepsPerTrajectory == 1 ? nil : 3))
         var second = try MembraneTrainer(config: config, models: models)
         let resumed = try #require(try second.run(outputs: outputs, resume: true))
         #expect(second.state == uninterrupted.state)
@@ -100,6 +105,46 @@ import Testing
         config.train.seed = 6
         var other = try MembraneTrainer(config: config, models: models)
         #expect(throws: TrainingError.self) { try other.run(outputs: outputs, resume: true) }
+    }
+
+    /// steps_per_trajectory: 4 steps share one partial denoise, run at the first of them with the membrane as it is
+    /// then, from that step's concept, size and x_T, to the deepest k of the four; its first step is the exact
+    /// objective's, the others are not.
+    @Test func stepsShareOnePartialDenoisePerTrajectory() throws {
+        let models = try Self.load(Self.sd1)
+        var config = Self.config(Self.sd1, iterations: 8)
+        config.concepts.append(ConceptEntry(target: "a green pear", anchorWeight: 10, anchorsPerStep: 2,
+                                            anchorSampler: .isotropic))
+        var exact = try MembraneTrainer(config: config, models: models)
+        config.train.stepsPerTrajectory = 4
+        var shared = try MembraneTrainer(config: config, models: models)
+        var results: [MembraneTrainer.StepResult] = []
+        var exactResults: [MembraneTrainer.StepResult] = []
+        var groupStart = shared.state
+        for index in 0..<8 {
+            if index == 4 { groupStart = shared.state }
+            results.append(try shared.step())
+            exactResults.append(try exact.step())
+        }
+        let ks = results.map(\.denoisedSteps)
+        #expect(ks == exactResults.map(\.denoisedSteps), "k stays each step's own draw")
+        #expect(results.map(\.trajectorySteps) == [ks[0..<4].max()!, 0, 0, 0, ks[4..<8].max()!, 0, 0, 0])
+        #expect(results[0].loss == exactResults[0].loss)
+        #expect(results[1..<4].contains { $0.loss != exactResults[$0.step - 1].loss })
+
+        let trajectory = try #require(shared.state.trajectory)
+        #expect(trajectory.firstStep == 4 && Set(trajectory.latents.keys) == Set(ks[4..<8]))
+        // Each x_k again, denoised alone from step 5's draws with the membrane as it was before step 5.
+        let first = shared.draws(of: 4)
+        let prompts = shared.concepts[first.entryIndex]
+        let membraneOn = try models.unet.attaching(groupStart.weights.adapters(trainable: false).adapters)
+        // (Trained by then: a zero membrane would make any step's weights give the same x_k.)
+        #expect(groupStart.weights.layers.contains { $0.up.contains { $0 != 0 } })
+        for (k, latents) in trajectory.latents {
+            let alone = shared.partialDenoise(shared.initialLatents(first), keeping: [k], unet: membraneOn,
+                                              unconditional: prompts.unconditional, target: prompts.target, size: 16)
+            #expect(alone[k]?.toArray() == latents, "x_\(k)")
+        }
     }
 
     /// adversarial_steps: each step also erases the conditioning a search finds against the current membrane; the
