@@ -11,3 +11,5 @@ static const int spm_dnnl_arg_dst = DNNL_ARG_DST;
 static const int spm_dnnl_arg_scratchpad = DNNL_ARG_SCRATCHPAD;
 static const int spm_dnnl_arg_from = DNNL_ARG_FROM;
 static const int spm_dnnl_arg_to = DNNL_ARG_TO;
+static const int spm_dnnl_arg_diff_src = DNNL_ARG_DIFF_SRC;
+static const int spm_dnnl_arg_diff_dst = DNNL_ARG_DIFF_DST;

@@ -105,15 +105,29 @@ func bfloat16Rounded(_ tensor: Tensor) -> Tensor {
         expectWithinBounds(result, expected, bounds: bounds, shape: [2, 9, 17], "fp32 linear on oneDNN")
     }
 
-    /// Gradients at bf16 are fp32's: the same formula on the unrounded saved operands.
-    @Test func linearGradientsStayFP32() throws {
-        let input = randomTensor([4, 24], seed: 21).requiringGradient()
-        let weight = randomTensor([8, 24], seed: 22).requiringGradient()
-        let seed = randomTensor([4, 8], seed: 23)
+    /// At bf16 the input's gradient is a bf16 product too, Σₒ bf16(g)·bf16(w), within the fp32 summation bound
+    /// and measurably not fp32's; the weight's stays fp32's exactly (the same formula on unrounded operands).
+    @Test func linearInputGradientIsTheSumOverRoundedOperands() throws {
+        let (rows, inFeatures, outFeatures) = (6, 24, 40)
+        let input = randomTensor([rows, inFeatures], seed: 21).requiringGradient()
+        let weight = randomTensor([outFeatures, inFeatures], seed: 22).requiringGradient()
+        let seed = randomTensor([rows, outFeatures], seed: 23)
         let bf16 = Tensor.linear(input, weight: weight, precision: .bf16, oneDNNWeights: OneDNNWeightCache())
             .gradients(withRespectTo: [input, weight], seed: seed)
         let fp32 = Tensor.linear(input, weight: weight).gradients(withRespectTo: [input, weight], seed: seed)
-        for (a, b) in zip(bf16, fp32) { #expect(a.toArray() == b.toArray()) }
+        #expect(bf16[1].toArray() == fp32[1].toArray())
+        let (g, w) = (bfloat16Rounded(seed).toArray(), bfloat16Rounded(weight).toArray())
+        var expected: [Double] = [], bounds: [Double] = []
+        for r in 0..<rows {
+            for i in 0..<inFeatures {
+                let terms = (0..<outFeatures).map { Double(g[r * outFeatures + $0]) * Double(w[$0 * inFeatures + i]) }
+                expected.append(terms.reduce(0, +))
+                bounds.append(Double(outFeatures + 1) * 0x1p-24 * terms.map(abs).reduce(0, +) + 1e-7)
+            }
+        }
+        expectWithinBounds(bf16[0], expected, bounds: bounds, shape: [rows, inFeatures], "bf16 input gradient")
+        let difference = zip(fp32[0].toArray(), bf16[0].toArray()).map { abs($0 - $1) }.max() ?? 0
+        #expect(difference > 1e-3, "bf16 input gradient equals fp32's (largest difference \(difference))")
     }
 
     struct ConvolutionCase: CustomStringConvertible, Sendable {
@@ -147,6 +161,57 @@ func bfloat16Rounded(_ tensor: Tensor) -> Tensor {
         let fp32 = Tensor.conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, adding: residual)
         let difference = zip(fp32.toArray(), result.toArray()).map { abs($0 - $1) }.max() ?? 0
         #expect(difference > 1e-3, "\(test): bf16 result equals fp32's (largest difference \(difference))")
+    }
+
+    /// A convolution's input gradient at bf16 is oneDNN's backward-data convolution over the rounded output
+    /// gradient and weights: the transposed convolution summed in Double, within the fp32 bound, and measurably not
+    /// fp32's; the weight's gradient stays fp32's exactly.
+    @Test(arguments: [ConvolutionCase(input: [2, 32, 10, 10], outChannels: 48, kernel: 3, padding: 1),
+                      ConvolutionCase(input: [1, 16, 9, 9], outChannels: 16, kernel: 3, stride: 2, padding: 1),
+                      ConvolutionCase(input: [2, 16, 5, 7], outChannels: 40, kernel: 1)])
+    func convolutionInputGradientIsTheSumOverRoundedOperands(_ test: ConvolutionCase) throws {
+        let input = randomTensor(test.input, seed: 35).requiringGradient()
+        let weight = randomTensor([test.outChannels, test.input[1], test.kernel, test.kernel], seed: 36)
+            .requiringGradient()
+        let stride = SpatialPair(test.stride, test.stride), padding = SpatialPair(test.padding, test.padding)
+        let output = Tensor.conv2d(input, weight: weight, bias: nil, stride: stride, padding: padding,
+                                   backend: .openblas, precision: .bf16, oneDNNWeights: OneDNNWeightCache())
+        let seed = randomTensor(output.shape, seed: 37)
+        let bf16 = output.gradients(withRespectTo: [input, weight], seed: seed)
+        let fp32 = Tensor.conv2d(input, weight: weight, stride: stride, padding: padding)
+            .gradients(withRespectTo: [input, weight], seed: seed)
+        #expect(bf16[1].toArray() == fp32[1].toArray(), "\(test): weight gradient")
+
+        let (g, w) = (bfloat16Rounded(seed).toArray(), bfloat16Rounded(weight).toArray())
+        let (batch, channels, height, width) = (test.input[0], test.input[1], test.input[2], test.input[3])
+        let (outHeight, outWidth, k) = (output.shape[2], output.shape[3], test.kernel)
+        var sums = [Double](repeating: 0, count: test.input.reduce(1, *)), magnitudes = sums
+        for n in 0..<batch {
+            for o in 0..<test.outChannels {
+                for y in 0..<outHeight {
+                    for x in 0..<outWidth {
+                        let gradient = Double(g[((n * test.outChannels + o) * outHeight + y) * outWidth + x])
+                        for c in 0..<channels {
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let (h, v) = (y * test.stride - test.padding + ky, x * test.stride - test.padding + kx)
+                                    guard (0..<height).contains(h), (0..<width).contains(v) else { continue }
+                                    let term = gradient * Double(w[((o * channels + c) * k + ky) * k + kx])
+                                    let index = ((n * channels + c) * height + h) * width + v
+                                    sums[index] += term
+                                    magnitudes[index] += abs(term)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let terms = Double(test.outChannels * k * k + 1)
+        expectWithinBounds(bf16[0], sums, bounds: magnitudes.map { terms * 0x1p-24 * $0 + 1e-7 }, shape: test.input,
+                           "\(test): input gradient")
+        let difference = zip(fp32[0].toArray(), bf16[0].toArray()).map { abs($0 - $1) }.max() ?? 0
+        #expect(difference > 1e-3, "\(test): bf16 input gradient equals fp32's (largest difference \(difference))")
     }
 
     @Test func precisionIsNamedBySPMPrecision() {

@@ -39,6 +39,29 @@ import Testing
                            shape: expected.shape, "against im2col \(test)")
     }
 
+    /// oneDNN's backward-data convolution (the input's gradient, which the oneDNN backend and bf16 run there) against
+    /// the im2col path's transposed convolution: within the sum of both summation bounds, γ·Σ|g·w| per element
+    /// (Σ|g·w| is itself that transposed convolution over absolute values).
+    @Test(arguments: cases)
+    func inputGradientMatchesIm2col(_ test: Case) throws {
+        let input = randomTensor(test.input, seed: UInt64(test.input.reduce(1, *))).requiringGradient()
+        let weight = randomTensor([test.outChannels, test.input[1], test.kernel.0, test.kernel.1], seed: 9)
+        let stride = SpatialPair(test.stride.0, test.stride.1), padding = SpatialPair(test.padding.0, test.padding.1)
+        let output = Tensor.conv2d(input, weight: weight, stride: stride, padding: padding)
+        let seed = randomTensor(output.shape, seed: 10)
+        let reference = output.gradients(withRespectTo: [input], seed: seed)[0]
+        let result = try #require(Tensor.oneDNNConv2dInputGradient(seed, weight: weight, inputShape: test.input,
+                                                                   stride: stride, padding: padding, precision: .fp32,
+                                                                   weightCache: OneDNNWeightCache()))
+        let absolute = { (t: Tensor) in Tensor(t.toArray().map(abs), shape: t.shape) }
+        let absoluteInput = absolute(input.detached()).requiringGradient()
+        let magnitudes = Tensor.conv2d(absoluteInput, weight: absolute(weight), stride: stride, padding: padding)
+        let terms = Double(test.outChannels * test.kernel.0 * test.kernel.1 + 1)
+        let bounds = magnitudes.gradients(withRespectTo: [absoluteInput], seed: absolute(seed))[0].toArray()
+            .map { 2 * terms * 0x1p-24 * Double($0) + 1e-7 }
+        expectWithinBounds(result, reference.toArray().map(Double.init), bounds: bounds, shape: test.input, "\(test)")
+    }
+
     /// The backend-choosing entry point runs both libraries to the same numbers, and the weight cache follows
     /// the weights: a cache that reordered one weight tensor reorders a replacement instead of reusing the copy.
     @Test func weightCacheFollowsReplacedWeights() throws {

@@ -76,7 +76,8 @@ extension Tensor {
     /// layer). Shapes oneDNN cannot run fall back to the fp32 im2col path, which also stays the reference in
     /// tests. At fp32 so do 1×1 stride-1 convolutions: there the OpenBLAS path is one plain GEMM over the NCHW
     /// planes, while oneDNN adds two activation reorders and measured slower (BENCHMARKS.md, "oneDNN
-    /// convolution backend"). bf16 exists only in oneDNN, so at bf16 every convolution goes there.
+    /// convolution backend"). bf16 exists only in oneDNN, so at bf16 every convolution goes there. A convolution
+    /// run on oneDNN also computes its input's gradient there (its weight's stays on the im2col path).
     public static func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair,
                               padding: SpatialPair, backend: ComputeBackend, precision: ComputePrecision = .fp32,
                               oneDNNWeights: OneDNNWeightCache, adding residual: Tensor? = nil) -> Tensor {
@@ -87,7 +88,8 @@ extension Tensor {
                                      stride: stride, padding: padding, precision: precision,
                                      weightCache: oneDNNWeights) {
             let recorded = recordingConvolution(result, input: input, weight: weight, bias: bias, stride: stride,
-                                                padding: padding, dilation: 1, groups: 1, columnBudget: im2colElementBudget)
+                                                padding: padding, dilation: 1, groups: 1, columnBudget: im2colElementBudget,
+                                                oneDNN: (precision, oneDNNWeights))
             return residual.map { recorded + $0 } ?? recorded
         }
         return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, adding: residual)

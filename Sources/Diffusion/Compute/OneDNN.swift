@@ -95,15 +95,16 @@ enum OneDNN {
 
     /// A primitive descriptor for `operation` with a user scratchpad (oneDNN's own is shared between
     /// primitives, which is unsafe for concurrent calls), nil when oneDNN has no implementation for it.
-    static func primitiveDescriptor(_ operation: UnsafeRawPointer, threads: Int,
-                                    engine: OneDNNEngine) -> dnnl_primitive_desc_t? {
+    /// `forward`: for a backward operation, the descriptor of the forward one it reverses (oneDNN's hint).
+    static func primitiveDescriptor(_ operation: UnsafeRawPointer, threads: Int, engine: OneDNNEngine,
+                                    forward: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t? {
         var attributes: dnnl_primitive_attr_t?
         check(dnnl_primitive_attr_create(&attributes), "attributes")
         defer { dnnl_primitive_attr_destroy(attributes) }
         check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user), "scratchpad")
         applyThreadCount(threads)
         var descriptor: dnnl_primitive_desc_t?
-        guard dnnl_primitive_desc_create(&descriptor, operation, attributes, engine.handle, nil) == dnnl_success
+        guard dnnl_primitive_desc_create(&descriptor, operation, attributes, engine.handle, forward) == dnnl_success
         else { return nil }
         return descriptor
     }
@@ -162,23 +163,27 @@ final class OneDNNReorder: @unchecked Sendable {
 
 // MARK: - Convolution
 
-/// The shape of one forward convolution (groups 1, no dilation), which is all a cached primitive depends on.
+/// The shape of one convolution (groups 1, no dilation), which is all a cached primitive depends on.
 struct OneDNNConvolutionKey: Hashable {
     let input: [Int]           // N, C, H, W
     let weight: [Int]          // O, C, kh, kw
     let stride, padding: [Int] // (h, w)
     let hasBias: Bool
     let precision: ComputePrecision
+    /// The input's gradient from the output's (backward data) rather than the output from the input.
+    let inputGradient: Bool
     /// `OneDNN.threads(forMultiplyAdds:)` of the convolution: oneDNN sizes its work split by it at creation.
     let threads: Int
 
     /// N, O, H, W of the result.
     let output: [Int]
 
-    init(input: [Int], weight: [Int], stride: [Int], padding: [Int], hasBias: Bool, precision: ComputePrecision) {
+    init(input: [Int], weight: [Int], stride: [Int], padding: [Int], hasBias: Bool, precision: ComputePrecision,
+         inputGradient: Bool = false) {
         (self.input, self.weight, self.stride, self.padding) = (input, weight, stride, padding)
-        self.hasBias = hasBias
+        self.hasBias = hasBias && !inputGradient
         self.precision = precision
+        self.inputGradient = inputGradient
         output = [input[0], weight[0],
                   (input[2] + 2 * padding[0] - weight[2]) / stride[0] + 1,
                   (input[3] + 2 * padding[1] - weight[3]) / stride[1] + 1]
@@ -187,7 +192,9 @@ struct OneDNNConvolutionKey: Hashable {
 }
 
 /// A created convolution primitive and the memory layouts it expects. Immutable; oneDNN primitives may be
-/// executed from several threads at once (each call brings its own stream and scratchpad).
+/// executed from several threads at once (each call brings its own stream and scratchpad). For an input
+/// gradient, the primitive reads the output's gradient as its `source` and writes the input's as its
+/// `destination`.
 final class OneDNNConvolution: @unchecked Sendable {
     let primitive: dnnl_primitive_t
     /// Layouts: `source` and `destination` are oneDNN's choice, which may be blocked (see the reorders below).
@@ -203,40 +210,63 @@ final class OneDNNConvolution: @unchecked Sendable {
     let sourceReorder, destinationReorder: OneDNNReorder?
     /// The OpenMP team it was created for, and runs on.
     let threads: Int
+    /// The execution arguments `source` and `destination` go in.
+    let sourceArgument, destinationArgument: Int32
 
     /// Creates the primitive for `key`, or nil when oneDNN has no implementation for it.
     init?(_ key: OneDNNConvolutionKey, engine: OneDNNEngine) {
-        let plainSource = OneDNN.plainDescription(key.input, dnnl_nchw)
-        let plainDestination = OneDNN.plainDescription(key.output, dnnl_nchw)
         let operandType = OneDNN.operandType(key.precision)
         bias = OneDNN.plainDescription([key.weight[0]], dnnl_x)
         plainWeights = OneDNN.plainDescription(key.weight, dnnl_oihw)
         var anyWeights = OneDNN.plainDescription(key.weight, dnnl_format_tag_any, operandType)
-        var operation = dnnl_convolution_desc_t()
-        var source = OneDNN.plainDescription(key.input, dnnl_format_tag_any, operandType)
-        var destination = OneDNN.plainDescription(key.output, dnnl_format_tag_any)
+        var input = OneDNN.plainDescription(key.input, dnnl_format_tag_any, operandType)
+        var output = OneDNN.plainDescription(key.output, dnnl_format_tag_any)
         var bias = bias
         let strides = key.stride.map(Int64.init), padding = key.padding.map(Int64.init)
+        // A backward operation needs its forward one as a hint, described for training.
+        let kind = key.inputGradient ? dnnl_forward_training : dnnl_forward_inference
+        var forward = dnnl_convolution_desc_t()
         let status = key.hasBias
-            ? dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
-                                                 &source, &anyWeights, &bias, &destination, strides, padding, padding)
-            : dnnl_convolution_forward_desc_init(&operation, dnnl_forward_inference, dnnl_convolution_direct,
-                                                 &source, &anyWeights, nil, &destination, strides, padding, padding)
+            ? dnnl_convolution_forward_desc_init(&forward, kind, dnnl_convolution_direct, &input, &anyWeights, &bias,
+                                                 &output, strides, padding, padding)
+            : dnnl_convolution_forward_desc_init(&forward, kind, dnnl_convolution_direct, &input, &anyWeights, nil,
+                                                 &output, strides, padding, padding)
         guard status == dnnl_success,
-              let descriptor = OneDNN.primitiveDescriptor(&operation, threads: key.threads, engine: engine)
+              let forwardDescriptor = OneDNN.primitiveDescriptor(&forward, threads: key.threads, engine: engine)
         else { return nil }
-        defer { dnnl_primitive_desc_destroy(descriptor) }
+        defer { dnnl_primitive_desc_destroy(forwardDescriptor) }
+        var descriptor = forwardDescriptor
+        if key.inputGradient {
+            // The input's gradient in fp32, from the output's in the operand type.
+            var inputGradient = OneDNN.plainDescription(key.input, dnnl_format_tag_any)
+            var outputGradient = OneDNN.plainDescription(key.output, dnnl_format_tag_any, operandType)
+            var backward = dnnl_convolution_desc_t()
+            guard dnnl_convolution_backward_data_desc_init(&backward, dnnl_convolution_direct, &inputGradient,
+                                                           &anyWeights, &outputGradient, strides, padding,
+                                                           padding) == dnnl_success,
+                  let backwardDescriptor = OneDNN.primitiveDescriptor(&backward, threads: key.threads, engine: engine,
+                                                                      forward: forwardDescriptor)
+            else { return nil }
+            descriptor = backwardDescriptor
+        }
+        defer { if key.inputGradient { dnnl_primitive_desc_destroy(descriptor) } }
         guard let primitive = OneDNN.primitive(descriptor) else { return nil }
         self.primitive = primitive
         threads = key.threads
         weights = OneDNN.query(descriptor, dnnl_query_weights_md)
-        self.source = OneDNN.query(descriptor, dnnl_query_src_md)
-        self.destination = OneDNN.query(descriptor, dnnl_query_dst_md)
-        // A reorder also converts: fp32 activations become the bf16 a bf16 convolution reads.
-        sourceReorder = OneDNN.equal(self.source, plainSource) ? nil
-            : OneDNNReorder(from: plainSource, to: self.source, engine: engine)
-        destinationReorder = OneDNN.equal(self.destination, plainDestination) ? nil
-            : OneDNNReorder(from: self.destination, to: plainDestination, engine: engine)
+        let (sourceQuery, destinationQuery) = key.inputGradient
+            ? (dnnl_query_diff_dst_md, dnnl_query_diff_src_md) : (dnnl_query_src_md, dnnl_query_dst_md)
+        (sourceArgument, destinationArgument) = key.inputGradient
+            ? (spm_dnnl_arg_diff_dst, spm_dnnl_arg_diff_src) : (spm_dnnl_arg_src, spm_dnnl_arg_dst)
+        source = OneDNN.query(descriptor, sourceQuery)
+        destination = OneDNN.query(descriptor, destinationQuery)
+        // A reorder also converts: fp32 activations (or gradients) become the bf16 a bf16 convolution reads.
+        let plainSource = OneDNN.plainDescription(key.inputGradient ? key.output : key.input, dnnl_nchw)
+        let plainDestination = OneDNN.plainDescription(key.inputGradient ? key.input : key.output, dnnl_nchw)
+        sourceReorder = OneDNN.equal(source, plainSource) ? nil
+            : OneDNNReorder(from: plainSource, to: source, engine: engine)
+        destinationReorder = OneDNN.equal(destination, plainDestination) ? nil
+            : OneDNNReorder(from: destination, to: plainDestination, engine: engine)
         scratchpad = OneDNN.query(descriptor, dnnl_query_scratchpad_md)
         scratchpadBytes = OneDNN.bytes(of: scratchpad)
         weightsArePlain = OneDNN.equal(weights, plainWeights)
@@ -305,17 +335,37 @@ extension Tensor {
     /// (pass the same cache for the same layer). nil when oneDNN cannot run this convolution.
     static func oneDNNConv2d(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: SpatialPair, padding: SpatialPair,
                              precision: ComputePrecision = .fp32, weightCache: OneDNNWeightCache) -> Tensor? {
-        guard input.rank == 4, weight.rank == 4, input.shape[1] == weight.shape[1],
-              input.elementCount > 0, weight.elementCount > 0, let engine = OneDNNEngine.shared else { return nil }
+        guard input.rank == 4, weight.rank == 4, input.shape[1] == weight.shape[1] else { return nil }
         let key = OneDNNConvolutionKey(input: input.shape, weight: weight.shape,
                                        stride: [stride.height, stride.width], padding: [padding.height, padding.width],
                                        hasBias: bias != nil, precision: precision)
-        guard key.output[2] > 0, key.output[3] > 0, bias.map({ $0.shape == [weight.shape[0]] }) ?? true,
-              let convolution = OneDNNConvolution.cached(key) else { return nil }
-        let x = input.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
+        guard bias.map({ $0.shape == [weight.shape[0]] }) ?? true else { return nil }
+        return runOneDNNConvolution(key, source: input, weight: weight, bias: bias, weightCache: weightCache)
+    }
+
+    /// The gradient of a convolution's input [N, C, H, W] (`inputShape`) from its output's (`gradient`), on
+    /// oneDNN at `precision` (the gradient rounded at bf16, the sums fp32). nil when oneDNN cannot run it.
+    static func oneDNNConv2dInputGradient(_ gradient: Tensor, weight: Tensor, inputShape: [Int], stride: SpatialPair,
+                                          padding: SpatialPair, precision: ComputePrecision,
+                                          weightCache: OneDNNWeightCache) -> Tensor? {
+        guard inputShape.count == 4, weight.rank == 4, inputShape[1] == weight.shape[1] else { return nil }
+        let key = OneDNNConvolutionKey(input: inputShape, weight: weight.shape,
+                                       stride: [stride.height, stride.width], padding: [padding.height, padding.width],
+                                       hasBias: false, precision: precision, inputGradient: true)
+        guard gradient.shape == key.output else { return nil }
+        return runOneDNNConvolution(key, source: gradient, weight: weight, bias: nil, weightCache: weightCache)
+    }
+
+    /// The convolution `key` describes from `source` (NCHW) into a new NCHW tensor, reordering the activations
+    /// to and from the layouts oneDNN chose.
+    private static func runOneDNNConvolution(_ key: OneDNNConvolutionKey, source: Tensor, weight: Tensor, bias: Tensor?,
+                                             weightCache: OneDNNWeightCache) -> Tensor? {
+        guard source.elementCount > 0, weight.elementCount > 0, key.output[2] > 0, key.output[3] > 0,
+              let engine = OneDNNEngine.shared, let convolution = OneDNNConvolution.cached(key) else { return nil }
+        let x = source.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
         let reordered = convolution.weightsArePlain ? nil
             : weightCache.weights(w, plain: convolution.plainWeights, layout: convolution.weights, engine: engine)
-        let result = Tensor(uninitializedShape: key.output)
+        let result = Tensor(uninitializedShape: key.inputGradient ? key.input : key.output)
         let scratchpad = AlignedBuffer(byteCount: convolution.scratchpadBytes)
         let blockedSource = convolution.sourceReorder.map { AlignedBuffer(byteCount: OneDNN.bytes(of: $0.destination)) }
         let blockedDestination = convolution.destinationReorder.map {
@@ -330,10 +380,11 @@ extension Tensor {
                 reorder.run(from: plainSource, to: blockedSource.address, engine: engine)
             }
             var arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
-                (spm_dnnl_arg_src, convolution.source, blockedSource?.address ?? plainSource),
+                (convolution.sourceArgument, convolution.source, blockedSource?.address ?? plainSource),
                 (spm_dnnl_arg_weights, convolution.weights,
                  reordered?.address ?? UnsafeMutableRawPointer(mutating: w.elements)),
-                (spm_dnnl_arg_dst, convolution.destination, blockedDestination?.address ?? plainDestination),
+                (convolution.destinationArgument, convolution.destination,
+                 blockedDestination?.address ?? plainDestination),
                 (spm_dnnl_arg_scratchpad, convolution.scratchpad, scratchpad.address),
             ]
             if let b { arguments.append((spm_dnnl_arg_bias, convolution.bias, UnsafeMutableRawPointer(mutating: b.elements))) }
@@ -351,8 +402,10 @@ extension Tensor {
 /// How a matmul's second operand ("weights", [inner, columns]) is laid out.
 enum OneDNNWeightsForm: Hashable {
     /// In the blocked layout oneDNN picks, reordered once per layer (`OneDNNWeightCache`) from [columns, inner]
-    /// row-major — a `Linear`'s [out, in] weight.
+    /// row-major — a `Linear`'s [out, in] weight in its forward product.
     case blocked
+    /// The same from [inner, columns] row-major — a `Linear`'s weight in the product giving its input's gradient.
+    case blockedFromRows
     /// Row-major [inner, columns], rows `leading` apart (attention's v).
     case rows(leading: Int)
     /// Column-major: row-major [columns, inner], rows `leading` apart (attention's kᵀ read from k).
@@ -380,6 +433,13 @@ struct OneDNNMatmulKey: Hashable {
                   precision: precision)
     }
 
+    /// The product giving a linear layer's input gradient: output-gradient rows [rows, out] · weight [out, in].
+    init(linearGradientRows rows: Int, inFeatures: Int, outFeatures: Int, precision: ComputePrecision) {
+        self.init(rows: rows, inner: outFeatures, columns: inFeatures, sourceLeading: outFeatures,
+                  destinationLeading: inFeatures,
+                  weights: precision == .bf16 ? .blockedFromRows : .rows(leading: inFeatures), precision: precision)
+    }
+
     init(rows: Int, inner: Int, columns: Int, sourceLeading: Int, destinationLeading: Int, weights: OneDNNWeightsForm,
          hasBias: Bool = false, precision: ComputePrecision) {
         (self.rows, self.inner, self.columns) = (rows, inner, columns)
@@ -398,8 +458,8 @@ final class OneDNNMatmul: @unchecked Sendable {
     let scratchpadBytes: Int
     /// The OpenMP team it was created for, and runs on.
     let threads: Int
-    /// For `.blocked` weights: the layer's fp32 weights as it holds them ([out, in] row-major), the source of
-    /// the one reorder into `weights`.
+    /// For blocked weights: the layer's fp32 weights as it holds them ([out, in] row-major), the source of the
+    /// one reorder into `weights`.
     let plainWeights: dnnl_memory_desc_t
 
     init?(_ key: OneDNNMatmulKey, engine: OneDNNEngine) {
@@ -407,10 +467,12 @@ final class OneDNNMatmul: @unchecked Sendable {
         var source = OneDNN.stridedDescription([key.rows, key.inner], [key.sourceLeading, 1], type)
         var destination = OneDNN.stridedDescription([key.rows, key.columns], [key.destinationLeading, 1], dnnl_f32)
         var bias = OneDNN.plainDescription([1, key.columns], dnnl_ab)
-        plainWeights = OneDNN.stridedDescription([key.inner, key.columns], [1, key.inner], dnnl_f32)
+        plainWeights = key.weights == .blockedFromRows
+            ? OneDNN.stridedDescription([key.inner, key.columns], [key.columns, 1], dnnl_f32)
+            : OneDNN.stridedDescription([key.inner, key.columns], [1, key.inner], dnnl_f32)
         var requestedWeights: dnnl_memory_desc_t
         switch key.weights {
-        case .blocked:
+        case .blocked, .blockedFromRows:
             requestedWeights = OneDNN.plainDescription([key.inner, key.columns], dnnl_format_tag_any, type)
         case .rows(let leading):
             requestedWeights = OneDNN.stridedDescription([key.inner, key.columns], [leading, 1], type)
@@ -487,15 +549,32 @@ extension Tensor {
     static func oneDNNLinear(_ input: Tensor, weight: Tensor, bias: Tensor?, precision: ComputePrecision,
                              weightCache: OneDNNWeightCache) -> Tensor? {
         guard weight.rank == 2, input.rank >= 1, input.shape.last == weight.shape[1],
-              bias.map({ $0.shape == [weight.shape[0]] }) ?? true, let engine = OneDNNEngine.shared else { return nil }
+              bias.map({ $0.shape == [weight.shape[0]] }) ?? true else { return nil }
         let key = OneDNNMatmulKey(linearRows: input.shape.dropLast().reduce(1, *), inFeatures: weight.shape[1],
                                   outFeatures: weight.shape[0], hasBias: bias != nil, precision: precision)
-        guard key.rows > 0, key.inner > 0, key.columns > 0, let matmul = OneDNNMatmul.cached(key) else { return nil }
-        let x = input.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
-        let reordered = key.weights == .blocked
+        return oneDNNWeightProduct(input, weight: weight, bias: bias, key: key, weightCache: weightCache)
+    }
+
+    /// A linear layer's input gradient, gradient [.., out] · weight [out, in], on oneDNN at `precision` (the
+    /// gradient rounded at bf16, the sums fp32), with the layer's `weightCache`. nil when oneDNN cannot run it.
+    static func oneDNNLinearInputGradient(_ gradient: Tensor, weight: Tensor, precision: ComputePrecision,
+                                          weightCache: OneDNNWeightCache) -> Tensor? {
+        guard weight.rank == 2, gradient.rank >= 1, gradient.shape.last == weight.shape[0] else { return nil }
+        let key = OneDNNMatmulKey(linearGradientRows: gradient.shape.dropLast().reduce(1, *),
+                                  inFeatures: weight.shape[1], outFeatures: weight.shape[0], precision: precision)
+        return oneDNNWeightProduct(gradient, weight: weight, bias: nil, key: key, weightCache: weightCache)
+    }
+
+    /// rows of `source` · `weight` as `key` reads it (+ bias) → [.., key.columns].
+    private static func oneDNNWeightProduct(_ source: Tensor, weight: Tensor, bias: Tensor?, key: OneDNNMatmulKey,
+                                            weightCache: OneDNNWeightCache) -> Tensor? {
+        guard key.rows > 0, key.inner > 0, key.columns > 0, let engine = OneDNNEngine.shared,
+              let matmul = OneDNNMatmul.cached(key) else { return nil }
+        let x = source.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
+        let reordered = key.weights == .blocked || key.weights == .blockedFromRows
             ? weightCache.weights(w, plain: matmul.plainWeights, layout: matmul.weights, engine: engine) : nil
-        let rounded = precision == .bf16 ? BFloat16Buffer(count: key.rows * key.inner) : nil
-        let result = Tensor(uninitializedShape: Array(input.shape.dropLast()) + [key.columns])
+        let rounded = key.precision == .bf16 ? BFloat16Buffer(count: key.rows * key.inner) : nil
+        let result = Tensor(uninitializedShape: Array(source.shape.dropLast()) + [key.columns])
         withExtendedLifetime((x.storage, w.storage, b?.storage, reordered, rounded)) {
             rounded?.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
             matmul.run(source: rounded.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(x.elements),

@@ -53,10 +53,12 @@ extension Tensor {
     /// gradients: the bias's is the sum of the output gradient over batch and pixels; the input's is the
     /// transposed convolution (GEMM with the weight, then patches folded back, summing overlaps); the weight's is
     /// the output gradient times the input's patches. The input is saved only when the weight needs a gradient.
-    /// A `residual` added into the output gets the output gradient (summed to its shape).
+    /// A `residual` added into the output gets the output gradient (summed to its shape). With `oneDNN`, the
+    /// input's gradient runs there at its precision (with the layer's weight cache) when oneDNN can run it.
     static func recordingConvolution(_ result: Tensor, input: Tensor, weight: Tensor, bias: Tensor?,
                                      stride: SpatialPair, padding: SpatialPair, dilation: SpatialPair,
-                                     groups: Int, columnBudget: Int, residual: Tensor? = nil) -> Tensor {
+                                     groups: Int, columnBudget: Int, residual: Tensor? = nil,
+                                     oneDNN: (precision: ComputePrecision, weights: OneDNNWeightCache)? = nil) -> Tensor {
         let operands = [input, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
         guard operands.contains(where: \.requiresGradient) else { return result }
         let inputShape = input.shape, residualShape = residual?.shape
@@ -70,10 +72,18 @@ extension Tensor {
                 kernelHeight: savedWeight.shape[2], kernelWidth: savedWeight.shape[3],
                 stride: stride, padding: padding, dilation: dilation)
             let g = gradient.contiguous()
+            var inputGradient: Tensor?
+            if needsInput, let oneDNN, groups == 1, dilation == 1 {
+                inputGradient = oneDNNConv2dInputGradient(g, weight: savedWeight, inputShape: inputShape, stride: stride,
+                                                          padding: padding, precision: oneDNN.precision,
+                                                          weightCache: oneDNN.weights)
+            }
+            if needsInput, inputGradient == nil {
+                inputGradient = convolutionInputGradient(g, weight: savedWeight, inputShape: inputShape,
+                                                         geometry: geometry, groups: groups, columnBudget: columnBudget)
+            }
             var gradients: [Tensor?] = [
-                needsInput ? convolutionInputGradient(g, weight: savedWeight, inputShape: inputShape,
-                                                      geometry: geometry, groups: groups, columnBudget: columnBudget)
-                    : nil,
+                inputGradient,
                 savedInput.map { convolutionWeightGradient(g, input: $0, weightShape: savedWeight.shape,
                                                            geometry: geometry, groups: groups, columnBudget: columnBudget) },
             ]

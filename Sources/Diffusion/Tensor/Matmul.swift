@@ -123,14 +123,17 @@ extension Tensor {
     /// read transposed by BLAS in place, and the bias is written first so the GEMM adds onto it (beta = 1).
     /// `residual` (broadcastable to the output) is written first too, so a skip connection costs no extra pass.
     /// At bf16, or on the oneDNN backend, the product runs on oneDNN (`oneDNNWeights` keeps the layer's
-    /// reordered weights between calls; without one they are reordered on every call); gradients are always
-    /// computed in fp32 on OpenBLAS.
+    /// reordered weights between calls; without one they are reordered on every call), and so does the one
+    /// giving the input's gradient (at bf16 the output gradient is rounded, the sums stay fp32); the weight's and
+    /// bias's gradients are fp32 on OpenBLAS.
     public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, adding residual: Tensor? = nil,
                               backend: ComputeBackend = .openblas, precision: ComputePrecision = .fp32,
                               oneDNNWeights: OneDNNWeightCache? = nil) -> Tensor {
-        let oneDNNProduct = precision == .fp32 && backend == .openblas ? nil
+        let weightCache = oneDNNWeights ?? OneDNNWeightCache()
+        let onOneDNN = precision == .bf16 || backend == .onednn
+        let oneDNNProduct = !onOneDNN ? nil
             : oneDNNLinear(input.detached(), weight: weight.detached(), bias: bias?.detached(), precision: precision,
-                           weightCache: oneDNNWeights ?? OneDNNWeightCache())
+                           weightCache: weightCache)
         let result = oneDNNProduct.map { product in residual.map { product + $0.detached() } ?? product }
             ?? linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached(),
                             residual: residual?.detached())
@@ -145,7 +148,11 @@ extension Tensor {
         return result.recorded(from: operands) { gradient in
             let rows = gradient.reshaped([-1, outFeatures])
             var gradients: [Tensor?] = [
-                savedWeight.map { matmul(rows, $0).reshaped(inputShape) },
+                savedWeight.map { weight in
+                    let product = onOneDNN ? oneDNNLinearInputGradient(rows, weight: weight, precision: precision,
+                                                                       weightCache: weightCache) : nil
+                    return (product ?? matmul(rows, weight)).reshaped(inputShape)
+                },
                 savedInput.map { matmul(rows.transposed(), $0.reshaped([-1, inFeatures])) },
             ]
             if hasBias { gradients.append(needsBias ? rows.sum(axis: 0) : nil) }
