@@ -147,6 +147,29 @@ import Testing
         }
     }
 
+    /// A checkpoint whose shared trajectory lacks the x_k a later step of its group needs (a file from elsewhere)
+    /// is refused when that step runs, with a message naming the steps.
+    @Test func aCheckpointTrajectoryWithoutTheStepsLatentIsRefused() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-trajectory-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let models = try Self.load(Self.sd1)
+        var config = Self.config(Self.sd1, iterations: 4)
+        config.train.stepsPerTrajectory = 4
+        var trainer = try MembraneTrainer(config: config, models: models)
+        _ = try trainer.step()
+        var state = trainer.state
+        let k = trainer.draws(of: 1).k
+        state.trajectory?.latents[k] = nil
+        let url = folder.appendingPathComponent("damaged.checkpoint.safetensors")
+        try TrainingCheckpoint.write(state, config: config, to: url)
+        var resumed = try MembraneTrainer(config: config, models: models)
+        try resumed.resume(from: TrainingCheckpoint.read(url, config: config, fresh: resumed.state))
+        #expect(resumed.state.trajectory == state.trajectory)
+        #expect(throws: TrainingError.checkpointMismatch("its shared trajectory from step 1 has no x_\(k) for step 2")) {
+            try resumed.step()
+        }
+    }
+
     /// adversarial_steps: each step also erases the conditioning a search finds against the current membrane; the
     /// search has no randomness of its own, so runs repeat exactly (and resume as the plain objective does).
     @Test func robustTrainingTakesAnotherPathAndRepeatsExactly() throws {
