@@ -5,8 +5,8 @@ import Foundation
 // oneDNN (Debian libdnnl 2.6, C API): the products (convolutions, linear layers, attention's) on the oneDNN
 // backend, and every bf16 product (`ComputePrecision.bf16`). For convolutions every operand's layout is left to
 // oneDNN (`format_tag_any`); weights never change between calls, so they are reordered once per layer
-// (`OneDNNWeightCache`) and reused. (Linear layers' fp32 weights are read as they are: reordering them measured
-// no faster and cost a second copy.) Our tensors stay NCHW, so activations are reordered into the layout oneDNN
+// (`OneDNNWeightCache`) and reused. (Linear layers' weights are read in their own [out, in] layout, at bf16 from
+// one converted copy: reordering them measured no faster and cost a copy per direction.) Our tensors stay NCHW, so activations are reordered into the layout oneDNN
 // chose (NHWC, for its brgconv kernels on this CPU) and the result back, inside each call: measured on SD1.5's
 // UNet, that is 30% faster than handing oneDNN plain NCHW, for which it falls back to its own im2col + GEMM
 // (BENCHMARKS.md, "oneDNN convolution backend").
@@ -401,14 +401,11 @@ extension Tensor {
 
 /// How a matmul's second operand ("weights", [inner, columns]) is laid out.
 enum OneDNNWeightsForm: Hashable {
-    /// In the blocked layout oneDNN picks, reordered once per layer (`OneDNNWeightCache`) from [columns, inner]
-    /// row-major — a `Linear`'s [out, in] weight in its forward product.
-    case blocked
-    /// The same from [inner, columns] row-major — a `Linear`'s weight in the product giving its input's gradient.
-    case blockedFromRows
-    /// Row-major [inner, columns], rows `leading` apart (attention's v).
+    /// Row-major [inner, columns], rows `leading` apart (attention's v; a `Linear`'s weight in the product giving
+    /// its input's gradient).
     case rows(leading: Int)
-    /// Column-major: row-major [columns, inner], rows `leading` apart (attention's kᵀ read from k).
+    /// Column-major: row-major [columns, inner], rows `leading` apart (attention's kᵀ read from k; a `Linear`'s
+    /// [out, in] weight in its forward product).
     case columns(leading: Int)
 }
 
@@ -424,20 +421,20 @@ struct OneDNNMatmulKey: Hashable {
     /// `OneDNN.threads(forMultiplyAdds:)` of the product.
     let threads: Int
 
-    /// A linear layer's product on dense rows. bf16 weights are blocked (the layer keeps the converted copy);
-    /// fp32 ones are read as the layer holds them: reordering them measured no faster and cost a second copy.
+    /// A linear layer's product on dense rows. The weights are read as the layer holds them ([out, in] row-major;
+    /// at bf16 its one converted copy, which the input gradient's product reads too): oneDNN's blocked layout
+    /// measured no faster at fp32, and at bf16 slower for training while costing a copy per direction.
     init(linearRows rows: Int, inFeatures: Int, outFeatures: Int, hasBias: Bool, precision: ComputePrecision) {
         self.init(rows: rows, inner: inFeatures, columns: outFeatures, sourceLeading: inFeatures,
                   destinationLeading: outFeatures,
-                  weights: precision == .bf16 ? .blocked : .columns(leading: inFeatures), hasBias: hasBias,
-                  precision: precision)
+                  weights: .columns(leading: inFeatures), hasBias: hasBias, precision: precision)
     }
 
     /// The product giving a linear layer's input gradient: output-gradient rows [rows, out] · weight [out, in].
     init(linearGradientRows rows: Int, inFeatures: Int, outFeatures: Int, precision: ComputePrecision) {
         self.init(rows: rows, inner: outFeatures, columns: inFeatures, sourceLeading: outFeatures,
                   destinationLeading: inFeatures,
-                  weights: precision == .bf16 ? .blockedFromRows : .rows(leading: inFeatures), precision: precision)
+                  weights: .rows(leading: inFeatures), precision: precision)
     }
 
     init(rows: Int, inner: Int, columns: Int, sourceLeading: Int, destinationLeading: Int, weights: OneDNNWeightsForm,
@@ -458,22 +455,14 @@ final class OneDNNMatmul: @unchecked Sendable {
     let scratchpadBytes: Int
     /// The OpenMP team it was created for, and runs on.
     let threads: Int
-    /// For blocked weights: the layer's fp32 weights as it holds them ([out, in] row-major), the source of the
-    /// one reorder into `weights`.
-    let plainWeights: dnnl_memory_desc_t
 
     init?(_ key: OneDNNMatmulKey, engine: OneDNNEngine) {
         let type = OneDNN.operandType(key.precision)
         var source = OneDNN.stridedDescription([key.rows, key.inner], [key.sourceLeading, 1], type)
         var destination = OneDNN.stridedDescription([key.rows, key.columns], [key.destinationLeading, 1], dnnl_f32)
         var bias = OneDNN.plainDescription([1, key.columns], dnnl_ab)
-        plainWeights = key.weights == .blockedFromRows
-            ? OneDNN.stridedDescription([key.inner, key.columns], [key.columns, 1], dnnl_f32)
-            : OneDNN.stridedDescription([key.inner, key.columns], [1, key.inner], dnnl_f32)
         var requestedWeights: dnnl_memory_desc_t
         switch key.weights {
-        case .blocked, .blockedFromRows:
-            requestedWeights = OneDNN.plainDescription([key.inner, key.columns], dnnl_format_tag_any, type)
         case .rows(let leading):
             requestedWeights = OneDNN.stridedDescription([key.inner, key.columns], [leading, 1], type)
         case .columns(let leading):
@@ -545,7 +534,7 @@ final class BFloat16Buffer: @unchecked Sendable {
 
 extension Tensor {
     /// PyTorch's `linear` (input [.., in] · weightᵀ + bias, weight [out, in]) on oneDNN at `precision`, with
-    /// `weightCache` keeping the reordered weights between calls. nil when oneDNN cannot run it.
+    /// `weightCache` keeping the bf16 weights between calls. nil when oneDNN cannot run it.
     static func oneDNNLinear(_ input: Tensor, weight: Tensor, bias: Tensor?, precision: ComputePrecision,
                              weightCache: OneDNNWeightCache) -> Tensor? {
         guard weight.rank == 2, input.rank >= 1, input.shape.last == weight.shape[1],
@@ -571,14 +560,17 @@ extension Tensor {
         guard key.rows > 0, key.inner > 0, key.columns > 0, let engine = OneDNNEngine.shared,
               let matmul = OneDNNMatmul.cached(key) else { return nil }
         let x = source.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
-        let reordered = key.weights == .blocked || key.weights == .blockedFromRows
-            ? weightCache.weights(w, plain: matmul.plainWeights, layout: matmul.weights, engine: engine) : nil
+        // At bf16 both of a layer's products read one bf16 copy of its [out, in] weight, as they read the fp32 one.
+        let converted = key.precision == .bf16
+            ? weightCache.weights(w, plain: OneDNN.plainDescription(weight.shape, dnnl_ab),
+                                  layout: OneDNN.plainDescription(weight.shape, dnnl_ab, dnnl_bf16), engine: engine)
+            : nil
         let rounded = key.precision == .bf16 ? BFloat16Buffer(count: key.rows * key.inner) : nil
         let result = Tensor(uninitializedShape: Array(source.shape.dropLast()) + [key.columns])
-        withExtendedLifetime((x.storage, w.storage, b?.storage, reordered, rounded)) {
+        withExtendedLifetime((x.storage, w.storage, b?.storage, converted, rounded)) {
             rounded?.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
             matmul.run(source: rounded.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(x.elements),
-                       weights: reordered.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w.elements),
+                       weights: converted.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w.elements),
                        bias: b?.elements, destination: result.mutableElements, engine: engine)
         }
         return result

@@ -4,7 +4,8 @@ public struct Linear: Sendable {
     public var bias: Tensor?
     /// Membranes attached to this layer (nil: the frozen layer alone).
     public var adapter: LowRankAdapter?
-    /// oneDNN's bf16 copy of `weight`, made on the first bf16 call and reused by every later one.
+    /// The bf16 copy of `weight` oneDNN reads, made on the first bf16 call and reused by every later one (the
+    /// forward and the input gradient's product alike).
     let oneDNNWeights = OneDNNWeightCache()
 
     public init(_ parameters: ScopedParameters, inFeatures: Int, outFeatures: Int, bias hasBias: Bool = true) throws {
