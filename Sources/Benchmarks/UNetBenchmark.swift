@@ -35,6 +35,9 @@ struct UNetBenchmark: ParsableCommand {
     @Flag(help: "Time forward+backward as membrane training runs it: a rank-1 adapter on every membrane layer, gates [batch, 1], gradients with respect to the sample and every adapter factor.")
     var backward = false
 
+    @Flag(help: "With --backward: recompute each UNet block's activations in the backward pass (train.checkpoint_activations).")
+    var checkpointActivations = false
+
     struct Report: Encodable {
         let benchmark: String
         let model: String
@@ -82,7 +85,8 @@ struct UNetBenchmark: ParsableCommand {
         let seconds: Double
         var adaptedLayers = 0
         if backward {
-            let (adapted, factors) = try attachingRankOneAdapters(to: unet)
+            var (adapted, factors) = try attachingRankOneAdapters(to: unet)
+            adapted.checkpointsActivations = checkpointActivations
             adaptedLayers = factors.count / 2
             let gates = Tensor.ones([batch, 1])
             let input = sample.requiringGradient()
@@ -96,7 +100,8 @@ struct UNetBenchmark: ParsableCommand {
                 _ = unet(sample, timesteps: timesteps, context: context, added: added)
             } / 1000
         }
-        try printJSON(Report(benchmark: backward ? "unet forward+backward \(precisionName), rank-1 adapters on every membrane layer"
+        let checkpointing = checkpointActivations ? ", activations recomputed per block" : ""
+        try printJSON(Report(benchmark: backward ? "unet forward+backward \(precisionName), rank-1 adapters on every membrane layer\(checkpointing)"
                                                  : "unet forward \(precisionName)",
                              model: model, latent: [batch, 4, latent, latent], parameters: parameters.parameterCount, adaptedLayers: adaptedLayers,
                              threads: threads, backend: ComputeEnvironment.backend.rawValue,
