@@ -170,11 +170,15 @@ public struct MembraneTrainer: Sendable {
         return StepDraws(entryIndex: entryIndex, size: size, k: k, noiseSeed: random.next(), random: random)
     }
 
+    /// The latents' shape at image side `size`.
+    func latentShape(size: Int) -> [Int] {
+        let side = size / models.vae.downscaleFactor
+        return [config.train.batchSize, models.unet.configuration.inChannels, side, side]
+    }
+
     /// x_T for `draws`, scaled to the schedule's first step.
     func initialLatents(_ draws: StepDraws) -> Tensor {
-        let side = draws.size / models.vae.downscaleFactor
-        let shape = [config.train.batchSize, models.unet.configuration.inChannels, side, side]
-        return TrainingRandom.gaussian(shape, seed: draws.noiseSeed) * Float(denoising.initNoiseSigma)
+        TrainingRandom.gaussian(latentShape(size: draws.size), seed: draws.noiseSeed) * Float(denoising.initNoiseSigma)
     }
 
     /// The trajectory steps `firstStep` … `firstStep + n − 1` share: their group's first step's concept, size
@@ -206,10 +210,15 @@ public struct MembraneTrainer: Sendable {
         let membraneOn = try models.unet.attaching(weights.adapters(trainable: false).adapters)
         let latents: Tensor
         if let trajectory {
-            // Only a checkpoint from elsewhere can lack it: the trainer keeps every k its group draws.
+            // Only a checkpoint from elsewhere can lack it or hold another shape: the trainer keeps every k its
+            // group draws, at the group's size.
             guard let values = trajectory.latents[k] else {
                 throw TrainingError.checkpointMismatch(
                     "its shared trajectory from step \(trajectory.firstStep + 1) has no x_\(k) for step \(stepIndex + 1)")
+            }
+            guard trajectory.shape == latentShape(size: size) else {
+                throw TrainingError.checkpointMismatch(
+                    "its shared trajectory's latents are \(trajectory.shape), expected \(latentShape(size: size))")
             }
             latents = Tensor(values, shape: trajectory.shape)
         } else {

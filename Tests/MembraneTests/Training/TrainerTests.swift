@@ -147,9 +147,9 @@ import Testing
         }
     }
 
-    /// A checkpoint whose shared trajectory lacks the x_k a later step of its group needs (a file from elsewhere)
-    /// is refused when that step runs, with a message naming the steps.
-    @Test func aCheckpointTrajectoryWithoutTheStepsLatentIsRefused() throws {
+    /// A checkpoint whose shared trajectory lacks the x_k a later step of its group needs, or holds latents of
+    /// another shape (a file from elsewhere), is refused when that step runs, with a message saying which.
+    @Test func aDamagedCheckpointTrajectoryIsRefused() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-trajectory-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let models = try Self.load(Self.sd1)
@@ -167,6 +167,21 @@ import Testing
         #expect(resumed.state.trajectory == state.trajectory)
         #expect(throws: TrainingError.checkpointMismatch("its shared trajectory from step 1 has no x_\(k) for step 2")) {
             try resumed.step()
+        }
+
+        // Latents of another shape (a smaller image's) are refused too, naming both shapes.
+        state = trainer.state
+        let side = 8 / models.vae.downscaleFactor
+        let shape = [1, models.unet.configuration.inChannels, side, side]
+        state.trajectory = SharedTrajectory(firstStep: 0, latents: trainer.state.trajectory!.latents.mapValues { _ in
+            [Float](repeating: 0, count: shape.reduce(1, *))
+        }, shape: shape)
+        try TrainingCheckpoint.write(state, config: config, to: url)
+        var reshaped = try MembraneTrainer(config: config, models: models)
+        try reshaped.resume(from: TrainingCheckpoint.read(url, config: config, fresh: reshaped.state))
+        #expect(throws: TrainingError.checkpointMismatch(
+            "its shared trajectory's latents are \(shape), expected \(reshaped.latentShape(size: 16))")) {
+            try reshaped.step()
         }
     }
 
