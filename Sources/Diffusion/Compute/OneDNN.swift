@@ -3,10 +3,11 @@ import CKernels
 import Foundation
 
 // oneDNN (Debian libdnnl 2.6, C API): the products (convolutions, linear layers, attention's) on the oneDNN
-// backend, and every bf16 product (`ComputePrecision.bf16`). For convolutions every operand's layout is left to
-// oneDNN (`format_tag_any`); weights never change between calls, so they are reordered once per layer
-// (`OneDNNWeightCache`) and reused. (Linear layers' weights are read in their own [out, in] layout, at bf16 from
-// one converted copy: reordering them measured no faster and cost a copy per direction.) Our tensors stay NCHW, so activations are reordered into the layout oneDNN
+// backend, and every bf16 product (`ComputePrecision.bf16`), forward and input gradients. For convolutions every
+// operand's layout is left to oneDNN (`format_tag_any`); weights never change between calls, so they are
+// reordered once per layer and direction (`OneDNNWeightCache`) and reused. (Linear layers' weights are read in
+// their own [out, in] layout, at bf16 from one converted copy: reordering them measured no faster and cost a copy
+// per direction.) Our tensors stay NCHW, so activations are reordered into the layout oneDNN
 // chose (NHWC, for its brgconv kernels on this CPU) and the result back, inside each call: measured on SD1.5's
 // UNet, that is 30% faster than handing oneDNN plain NCHW, for which it falls back to its own im2col + GEMM
 // (BENCHMARKS.md, "oneDNN convolution backend").

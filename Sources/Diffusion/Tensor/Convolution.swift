@@ -72,18 +72,15 @@ extension Tensor {
                 kernelHeight: savedWeight.shape[2], kernelWidth: savedWeight.shape[3],
                 stride: stride, padding: padding, dilation: dilation)
             let g = gradient.contiguous()
-            var inputGradient: Tensor?
-            if needsInput, let oneDNN, groups == 1, dilation == 1 {
-                inputGradient = oneDNNConv2dInputGradient(g, weight: savedWeight, inputShape: inputShape, stride: stride,
-                                                          padding: padding, precision: oneDNN.precision,
-                                                          weightCache: oneDNN.weights)
-            }
-            if needsInput, inputGradient == nil {
-                inputGradient = convolutionInputGradient(g, weight: savedWeight, inputShape: inputShape,
-                                                         geometry: geometry, groups: groups, columnBudget: columnBudget)
-            }
+            // oneDNN's backward-data convolution exists for what oneDNN ran forward (groups 1, no dilation).
+            let oneDNNInputGradient = needsInput && groups == 1 && dilation == 1 ? oneDNN.flatMap { oneDNN in
+                oneDNNConv2dInputGradient(g, weight: savedWeight, inputShape: inputShape, stride: stride,
+                                          padding: padding, precision: oneDNN.precision, weightCache: oneDNN.weights)
+            } : nil
             var gradients: [Tensor?] = [
-                inputGradient,
+                needsInput ? oneDNNInputGradient ?? convolutionInputGradient(
+                    g, weight: savedWeight, inputShape: inputShape, geometry: geometry, groups: groups,
+                    columnBudget: columnBudget) : nil,
                 savedInput.map { convolutionWeightGradient(g, input: $0, weightShape: savedWeight.shape,
                                                            geometry: geometry, groups: groups, columnBudget: columnBudget) },
             ]

@@ -122,18 +122,19 @@ extension Tensor {
     /// PyTorch's `linear`: input [.., in] · weightᵀ + bias, with weight [out, in] and bias [out]. The weight is
     /// read transposed by BLAS in place, and the bias is written first so the GEMM adds onto it (beta = 1).
     /// `residual` (broadcastable to the output) is written first too, so a skip connection costs no extra pass.
-    /// At bf16, or on the oneDNN backend, the product runs on oneDNN (`oneDNNWeights` keeps the layer's
-    /// reordered weights between calls; without one they are reordered on every call), and so does the one
+    /// At bf16, or on the oneDNN backend, the product runs on oneDNN (at bf16 `oneDNNWeights` keeps the layer's
+    /// bf16 weight copy between calls; without one it is made on every call), and so does the one
     /// giving the input's gradient (at bf16 the output gradient is rounded, the sums stay fp32); the weight's and
     /// bias's gradients are fp32 on OpenBLAS.
     public static func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil, adding residual: Tensor? = nil,
                               backend: ComputeBackend = .openblas, precision: ComputePrecision = .fp32,
                               oneDNNWeights: OneDNNWeightCache? = nil) -> Tensor {
-        let weightCache = oneDNNWeights ?? OneDNNWeightCache()
-        let onOneDNN = precision == .bf16 || backend == .onednn
-        let oneDNNProduct = !onOneDNN ? nil
-            : oneDNNLinear(input.detached(), weight: weight.detached(), bias: bias?.detached(), precision: precision,
-                           weightCache: weightCache)
+        // Only oneDNN reads a weight cache: the OpenBLAS path (the default, and the hot one) makes none.
+        let weightCache = precision == .bf16 || backend == .onednn ? oneDNNWeights ?? OneDNNWeightCache() : nil
+        let oneDNNProduct = weightCache.flatMap { cache in
+            oneDNNLinear(input.detached(), weight: weight.detached(), bias: bias?.detached(), precision: precision,
+                         weightCache: cache)
+        }
         let result = oneDNNProduct.map { product in residual.map { product + $0.detached() } ?? product }
             ?? linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached(),
                             residual: residual?.detached())
@@ -149,8 +150,9 @@ extension Tensor {
             let rows = gradient.reshaped([-1, outFeatures])
             var gradients: [Tensor?] = [
                 savedWeight.map { weight in
-                    let product = onOneDNN ? oneDNNLinearInputGradient(rows, weight: weight, precision: precision,
-                                                                       weightCache: weightCache) : nil
+                    let product = weightCache.flatMap { cache in
+                        oneDNNLinearInputGradient(rows, weight: weight, precision: precision, weightCache: cache)
+                    }
                     return (product ?? matmul(rows, weight)).reshaped(inputShape)
                 },
                 savedInput.map { matmul(rows.transposed(), $0.reshaped([-1, inFeatures])) },
