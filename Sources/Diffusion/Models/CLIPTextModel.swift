@@ -40,11 +40,25 @@ public struct CLIPTextModel: Sendable {
 
     /// Encodes token sequences of equal length (77 for Stable Diffusion).
     public func callAsFunction(tokenIDs: [[Int]]) -> Output {
+        self(inputs: inputs(tokenIDs: tokenIDs), tokenIDs: tokenIDs)
+    }
+
+    /// The token embeddings of `tokenIDs`: [batch, tokens, width], what the encoder reads before positions.
+    public func inputs(tokenIDs: [[Int]]) -> Tensor {
         let batch = tokenIDs.count, tokens = tokenIDs.first?.count ?? 0
         precondition(batch > 0 && tokenIDs.allSatisfy { $0.count == tokens } && tokens <= configuration.maxPositions,
                      "CLIPTextModel: expected sequences of equal length ≤ \(configuration.maxPositions)")
+        return tokenEmbedding(tokenIDs.flatMap { $0 }, shape: [batch, tokens])
+    }
+
+    /// Encodes input vectors [batch, tokens, width] — token embeddings, some of them perhaps learned (textual
+    /// inversion, an attack) — of the sequences `tokenIDs`, which still say where each one's text ends.
+    public func callAsFunction(inputs: Tensor, tokenIDs: [[Int]]) -> Output {
+        let batch = tokenIDs.count, tokens = tokenIDs.first?.count ?? 0
+        precondition(inputs.shape == [batch, tokens, configuration.hiddenSize],
+                     "CLIPTextModel: inputs \(inputs.shape) do not match \(batch) sequences of \(tokens) tokens")
         let positions = positionEmbedding(Array(0..<tokens), shape: [1, tokens])
-        var hidden = tokenEmbedding(tokenIDs.flatMap { $0 }, shape: [batch, tokens]) + positions
+        var hidden = inputs + positions
         var hiddenStates = [hidden]
         for layer in layers {
             hidden = layer(hidden, causal: true)

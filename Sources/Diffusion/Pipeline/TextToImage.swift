@@ -133,9 +133,7 @@ extension PipelineModels {
         // Windows side by side along the token axis: [windows, 77, width] is [1, windows·77, width] in memory.
         func joined(_ states: Tensor) -> Tensor { states.contiguous().reshaped([1, states.shape[0] * states.shape[1], states.shape[2]]) }
         guard let tokenizer2, let textEncoder2 else {
-            // SD1.x/2.x: the last layer after the final norm, or an earlier layer through the same norm.
-            let hidden = clipSkip.map { first.hiddenStates[first.hiddenStates.count - 1 - $0] }
-            return PromptConditioning(context: joined(hidden.map { textEncoder.finalLayerNorm($0) } ?? first.lastHiddenState), pooled: nil)
+            return PromptConditioning(context: joined(singleEncoderContext(first, clipSkip: clipSkip)), pooled: nil)
         }
         // SDXL: both encoders' penultimate layers (or earlier with clip skip), side by side; pooled from the second.
         var ids2 = windows(tokenizer2)
@@ -145,6 +143,28 @@ extension PipelineModels {
         let context = Tensor.concat([first.hiddenStates[first.hiddenStates.count - layer],
                                      second.hiddenStates[second.hiddenStates.count - layer]], axis: 2)
         return PromptConditioning(context: joined(context), pooled: second.projected?.narrowed(axis: 0, start: 0, length: 1))
+    }
+
+    /// The conditioning for `prompt` with `learned` input vectors [n, width] in the n positions right after
+    /// start-of-text (the prompt keeps its first 75 − n tokens): how a textual-inversion embedding written first in
+    /// a prompt reaches the UNet, and the space UnlearnDiffAtk searches. Gradients flow back to `learned`. Models
+    /// with one text encoder (SD1.x/2.x, the testbed).
+    public func encode(prompt: String, prefixedWith learned: Tensor, clipSkip: Int? = nil) -> PromptConditioning {
+        let count = learned.shape[0]
+        precondition(textEncoder2 == nil && learned.shape == [count, textEncoder.configuration.hiddenSize],
+                     "encode(prefixedWith:): one text encoder and [n, \(textEncoder.configuration.hiddenSize)] vectors")
+        let ids = tokenizer.encode(prompt, reserving: count).ids.map(Int.init)
+        let looked = textEncoder.inputs(tokenIDs: [ids])
+        let inputs = Tensor.concat([looked.narrowed(axis: 1, start: 0, length: 1), learned.reshaped([1, count, learned.shape[1]]),
+                                    looked.narrowed(axis: 1, start: 1 + count, length: ids.count - 1 - count)], axis: 1)
+        return PromptConditioning(context: singleEncoderContext(textEncoder(inputs: inputs, tokenIDs: [ids]), clipSkip: clipSkip),
+                                  pooled: nil)
+    }
+
+    /// SD1.x/2.x's context: the last layer after the final norm, or an earlier layer through the same norm.
+    private func singleEncoderContext(_ output: CLIPTextModel.Output, clipSkip: Int?) -> Tensor {
+        let hidden = clipSkip.map { output.hiddenStates[output.hiddenStates.count - 1 - $0] }
+        return hidden.map { textEncoder.finalLayerNorm($0) } ?? output.lastHiddenState
     }
 
     /// Generates one image; `progress(step, steps)` is called after each step and returns false to cancel.

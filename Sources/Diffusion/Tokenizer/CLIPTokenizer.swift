@@ -148,10 +148,17 @@ public final class CLIPTokenizer: Sendable {
     }
 
     /// `tokenizer(text, padding="max_length", max_length=77, truncation=True)`.
-    public func encode(_ text: String) -> CLIPTokenization {
+    public func encode(_ text: String) -> CLIPTokenization { encode(text, reserving: 0) }
+
+    /// `encode(text)` with `count` positions right after start-of-text held for input vectors that come from
+    /// elsewhere (a textual-inversion embedding, an attack's learned tokens). They hold the start-of-text id, which
+    /// is below end-of-text, so the pooled position stays the end of text; the prompt keeps the first 75 − `count`
+    /// of its tokens.
+    public func encode(_ text: String, reserving count: Int) -> CLIPTokenization {
+        precondition((0..<Self.chunkLength).contains(count), "CLIPTokenizer: cannot reserve \(count) of \(Self.chunkLength) positions")
         let all = tokens(text)
-        let kept = all.prefix(Self.chunkLength)
-        return window(kept, droppedTokenCount: all.count - kept.count)
+        let kept = all.prefix(Self.chunkLength - count)
+        return window(Array(repeating: startOfTextID, count: count) + kept, droppedTokenCount: all.count - kept.count)
     }
 
     /// Prompt tokens per `contextLength` window: all but BOS and EOS.
@@ -167,7 +174,7 @@ public final class CLIPTokenizer: Sendable {
         }
     }
 
-    private func window(_ kept: ArraySlice<Int32>, droppedTokenCount: Int) -> CLIPTokenization {
+    private func window<Kept: Collection<Int32>>(_ kept: Kept, droppedTokenCount: Int) -> CLIPTokenization {
         var ids = [startOfTextID] + kept + [endOfTextID]
         let used = ids.count
         ids += Array(repeating: padID, count: Self.contextLength - used)
