@@ -23,7 +23,9 @@ struct EvaluateCommand: ParsableCommand {
             attack: on the testbed model, prompts that try to bring the target back past the membranes — synonyms, \
             misspellings, emphasis syntax like (red:1.4), the concept buried after quality tags or pushed past the first 75 tokens \
             (prompts are encoded in 75-token windows, as AUTOMATIC1111 and ComfyUI do), a negative \
-            prompt naming every rival (every other colour) while the prompt names none — each generated without \
+            prompt naming every rival (every other colour) while the prompt names none, and two white-box attacks \
+            in the spirit of UnlearnDiffAtk: five learned tokens before the prompt (a textual-inversion embedding) \
+            and, past the text encoder, the whole conditioning (reported apart from the pooled success) — each generated without \
             membranes, then with them gated by facilitated transport, gated with every gate at least --floor, and \
             always on. Attack success: the target back in the membrane's image, among prompts whose base image \
             shows it.
@@ -105,6 +107,19 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "attack: the least gate of the floored run (min_gate for every membrane).")
     var floor: Float = 0.5
 
+    @Option(help: ArgumentHelp("attack: the kinds to run, comma-separated (default all; each keeps the prompts it has in the whole suite).",
+                               valueName: TestbedAttackKind.allCases.map(\.rawValue).joined(separator: ",")))
+    var attacks: String?
+
+    @Option(help: "attack: Adam steps of the white-box attacks.")
+    var attackSteps = 60
+
+    @Option(help: "attack: learned tokens of the token attack.")
+    var attackTokens = 5
+
+    @Option(help: "attack: the white-box attacks' learning rate (default 0.01 for tokens, 0.1 for the whole conditioning).")
+    var attackLearningRate: Float?
+
     @Option(help: "Seed of the prompt suite (scenes, wording, generation seeds).")
     var seed: UInt64 = 0
 
@@ -151,6 +166,10 @@ struct EvaluateCommand: ParsableCommand {
         }
         guard perKind >= 1, perConcept >= 1 else { throw ValidationError("--per-kind and --per-concept must be at least 1") }
         guard (0...1).contains(floor) else { throw ValidationError("--floor \(floor): expected a gate between 0 and 1") }
+        _ = try attackKinds
+        guard attackSteps >= 1, (1..<CLIPTokenizer.chunkLength).contains(attackTokens), attackLearningRate.map({ $0 > 0 }) ?? true else {
+            throw ValidationError("--attack-steps must be at least 1, --attack-tokens between 1 and \(CLIPTokenizer.chunkLength - 1), --attack-learning-rate positive")
+        }
         guard !membrane.isEmpty else { throw ValidationError("--membrane: give at least one membrane to evaluate") }
         guard TransportConfig(commandLine: transport) != nil else {
             throw ValidationError("--transport '\(transport)': expected one of \(TransportConfig.commandLineChoices.joined(separator: ", "))")
@@ -196,8 +215,13 @@ struct EvaluateCommand: ParsableCommand {
                 throw ValidationError("--target '\(word)': not a testbed concept (colours, shapes, striped, dotted, smiley and their synonyms)")
             }
             if task == "attack" {
-                let suite = TestbedAttackSuite(target: concept, perKind: perKind, seed: seed)
-                let run = TestbedAttackRun(steps: steps, guidance: guidance, transport: transportConfig, floor: floor)
+                var suite = TestbedAttackSuite(target: concept, perKind: perKind, seed: seed)
+                let kinds = try attackKinds
+                suite.prompts.removeAll { !kinds.contains($0.kind) }
+                let run = TestbedAttackRun(
+                    steps: steps, guidance: guidance, transport: transportConfig, floor: floor,
+                    tokenAttack: TestbedWhiteBoxAttack(space: .tokens(attackTokens), iterations: attackSteps, learningRate: attackLearningRate),
+                    embeddingAttack: TestbedWhiteBoxAttack(space: .conditioning, iterations: attackSteps, learningRate: attackLearningRate))
                 let generations = try run.generations(models: models, membranes: Array(zip(files, choices)), suite: suite,
                                                       progress: progress)
                 let result = TestbedAttackReport(target: concept, floor: floor, generations: generations)
@@ -252,10 +276,25 @@ struct EvaluateCommand: ParsableCommand {
         print(json ? try result.json() : result.table)
     }
 
+    /// `--attacks` read: the kinds of attack to run.
+    private var attackKinds: Set<TestbedAttackKind> {
+        get throws {
+            guard let attacks else { return Set(TestbedAttackKind.allCases) }
+            return Set(try attacks.split(separator: ",").map { name in
+                guard let kind = TestbedAttackKind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--attacks: '\(name)' is not an attack (expected \(TestbedAttackKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                return kind
+            })
+        }
+    }
+
     /// How the report was made, for its page.
     private var reportSettings: [String] {
         ["model: \(model ?? "the shipped testbed model")", "membranes: \(membrane.joined(separator: ", "))",
          "transport: \(transport)", "steps: \(steps), guidance: \(guidance), suite seed: \(seed)"]
+            + (task == "attack" ? ["white-box attacks: \(attackSteps) Adam steps, \(attackTokens) learned tokens, learning rate "
+                                   + (attackLearningRate.map { "\($0)" } ?? "0.01 (tokens) / 0.1 (conditioning)")] : [])
     }
 
     /// The loss curve of `--training-log`, or of the log beside the first membrane when there is one.

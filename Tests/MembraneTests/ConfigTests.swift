@@ -162,7 +162,7 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
             },
             network: NetworkConfig(rank: 8, alpha: 0.1),
             train: TrainingSchedule(iterations: 10, learningRate: 3.3e-5, warmupSteps: 9, restarts: 0, gradClip: 0.7,
-                                    resolution: 1016, stepsPerTrajectory: 4, adversarialSteps: 3, adversarialLearningRate: 0.05, adversarialGate: 0.5,
+                                    resolution: 1016, stepsPerTrajectory: 4, adversarialSteps: 3, adversarialLearningRate: 0.05, adversarialTokens: 5, adversarialGate: 0.5,
                                     seed: 18_446_744_073_709_551_615),
             save: SaveConfig(output: "out dir/ü", every: 0, name: "naïve name"))
         try training.validate()
@@ -237,6 +237,8 @@ private func failure<T: Decodable>(_ type: T.Type, _ text: String) -> String? {
              "c.yaml:4: concepts[0].gate_threshold: must be between 0 and 1, found -0.5"),
             (minimalTraining + "\ntrain:\n  adversarial_steps: -1\n",
              "c.yaml:7: train.adversarial_steps: must be at least 0, found -1"),
+            (minimalTraining + "\ntrain:\n  adversarial_tokens: 75\n",
+             "c.yaml:7: train.adversarial_tokens: must leave the prompt some of the 75 tokens, found 75"),
             (minimalTraining + "\ntrain:\n  steps_per_trajectory: 0\n",
              "c.yaml:7: train.steps_per_trajectory: must be at least 1, found 0"),
             ("model: {path: m, family: sd1}\nconcepts:\n  - positive: a\n",

@@ -53,7 +53,7 @@ struct ConfigEditorTests {
             return trimmed.contains(": ")
         }
         #expect(document.fields.count == leaves.count - 3 + 1, "\(yaml)")
-        #expect(document.fields.count == 3 + 2 * 11 + 3 + 20 + 3)
+        #expect(document.fields.count == 3 + 2 * 11 + 3 + 21 + 3)
         for (index, field) in document.fields.enumerated() {
             let text = field.text(in: config)
             if field.isOptional { #expect(!text.isEmpty, "\(field.name) shows nothing") }

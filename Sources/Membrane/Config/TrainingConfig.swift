@@ -244,6 +244,10 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
     /// `adversarialLearningRate` — and erases it too. 0: off (the paper's objective).
     public var adversarialSteps: Int
     public var adversarialLearningRate: Double
+    /// What the search may change: 0, the whole conditioning the UNet reads (any model); n > 0, n learned input
+    /// tokens before the target prompt, through the text encoder — UnlearnDiffAtk's space, what a user can send as
+    /// a textual-inversion embedding (models with one text encoder: SD1.x, SD2.x, the testbed).
+    public var adversarialTokens: Int
     /// The membrane's gate while the search runs and while c_adv is erased: a gate floor (`min_gate`) the
     /// membrane will be used at, so it holds there too (1: full strength).
     public var adversarialGate: Double
@@ -255,7 +259,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                 partialDenoiseGuidance: Double = 3.0, batchSize: Int = 1, resolution: Int? = nil,
                 dynamicResolution: DynamicResolution? = nil, precision: ComputePrecision = .fp32,
                 checkpointActivations: Bool = false, stepsPerTrajectory: Int = 1, adversarialSteps: Int = 0, adversarialLearningRate: Double = 0.1,
-                adversarialGate: Double = 1,
+                adversarialTokens: Int = 0, adversarialGate: Double = 1,
                 seed: UInt64 = 0) {
         self.iterations = iterations
         self.learningRate = learningRate
@@ -275,6 +279,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         self.stepsPerTrajectory = stepsPerTrajectory
         self.adversarialSteps = adversarialSteps
         self.adversarialLearningRate = adversarialLearningRate
+        self.adversarialTokens = adversarialTokens
         self.adversarialGate = adversarialGate
         self.seed = seed
     }
@@ -298,6 +303,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         case stepsPerTrajectory = "steps_per_trajectory"
         case adversarialSteps = "adversarial_steps"
         case adversarialLearningRate = "adversarial_learning_rate"
+        case adversarialTokens = "adversarial_tokens"
         case adversarialGate = "adversarial_gate"
         case seed
     }
@@ -325,6 +331,7 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
                   stepsPerTrajectory: try container.decode(.stepsPerTrajectory, or: defaults.stepsPerTrajectory),
                   adversarialSteps: try container.decode(.adversarialSteps, or: defaults.adversarialSteps),
                   adversarialLearningRate: try container.decode(.adversarialLearningRate, or: defaults.adversarialLearningRate),
+                  adversarialTokens: try container.decode(.adversarialTokens, or: defaults.adversarialTokens),
                   adversarialGate: try container.decode(.adversarialGate, or: defaults.adversarialGate),
                   seed: try container.decode(.seed, or: defaults.seed))
     }
@@ -353,6 +360,9 @@ public struct TrainingSchedule: Codable, Sendable, Equatable, ConfigValidating {
         try ConfigRules.atLeast(1, stepsPerTrajectory, "steps_per_trajectory")
         try ConfigRules.atLeast(0, adversarialSteps, "adversarial_steps")
         try ConfigRules.positive(adversarialLearningRate, "adversarial_learning_rate")
+        try ConfigRules.atLeast(0, adversarialTokens, "adversarial_tokens")
+        try ConfigRules.check(adversarialTokens < CLIPTokenizer.chunkLength, "adversarial_tokens",
+                              "must leave the prompt some of the \(CLIPTokenizer.chunkLength) tokens, found \(adversarialTokens)")
         try ConfigRules.positive(adversarialGate, "adversarial_gate")
         if let resolution { try ConfigRules.imageSide(resolution, "resolution") }
         if let dynamicResolution {

@@ -95,7 +95,8 @@ extension TestbedAttackReport {
             ],
             tables: [.init(title: "Attack success by kind (the target back, among prompts whose base image shows it)",
                            columns: ["prompts", "base shows", "gated", String(format: "floor %.2f", floor), "always on"],
-                           rows: rows.map { .init($0.kind.rawValue, values($0)) } + [.init("all attacks", values(attacks))],
+                           rows: rows.map { .init($0.kind.rawValue, values($0)) }
+                               + [.init("all attacks (but embedding)", values(attacks))],
                            formats: [.number, .percent, .percent, .percent, .percent])],
             comparisons: comparisons, lossCurve: lossCurve, details: try json())
         return (report, images)

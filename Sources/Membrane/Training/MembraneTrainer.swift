@@ -9,7 +9,8 @@ import Foundation
 /// 4. ONE call with the membrane on and gradients over [target, anchors];
 /// 5. loss = MSE(ε′_t, ε_n − η(ε_p − ε_n)) + λ·MSE(ε′_a, ε_a); backward into the membrane's factors only.
 /// With `adversarial_steps` (robust training, after AdvUnlearn), step 4 first searches for a conditioning c_adv
-/// with which the membrane-on model predicts ε_p again, and erases it too: ε′ over [target, c_adv, anchors].
+/// (`adversarial_tokens` learned tokens before the target prompt, or the whole conditioning) with which the
+/// membrane-on model predicts ε_p again, and erases it too: ε′ over [target, c_adv, anchors].
 /// With `steps_per_trajectory` n > 1, step 1 runs once per n steps (`SharedTrajectory`): an approximation that
 /// trades fresh trajectories for speed. Text embeddings of the config's prompts are computed once (the text
 /// encoders are frozen, so this is exact).
@@ -17,6 +18,8 @@ public struct MembraneTrainer: Sendable {
     public let config: TrainingConfig
     public private(set) var state: TrainingState
     let models: PipelineModels
+    /// Text-encoder layers skipped (the config's clip_skip counts from the end with 1 = the last layer).
+    let clipSkip: Int?
     let concepts: [ConceptConditioning]
     let samplers: [AnchorSampler]
     let denoising: any NoiseSchedule
@@ -49,11 +52,14 @@ public struct MembraneTrainer: Sendable {
         for size in sizes where size % models.sizeMultiple != 0 {
             throw TrainingError.resolution(size: size, multiple: models.sizeMultiple)
         }
+        if config.train.adversarialSteps > 0 && config.train.adversarialTokens > 0 && models.textEncoder2 != nil {
+            throw TrainingError.learnedTokensNeedOneTextEncoder
+        }
         self.config = config
         self.models = models
         self.sizes = sizes
-        // clip_skip counts from the end with 1 = the last layer; the engine's clipSkip counts layers skipped.
         let clipSkip = config.model.clipSkip.map { $0 - 1 }
+        self.clipSkip = clipSkip
         concepts = config.concepts.map { entry in
             ConceptConditioning(target: models.encode(prompt: entry.target, clipSkip: clipSkip),
                                 positive: models.encode(prompt: entry.positive, clipSkip: clipSkip),
@@ -234,20 +240,35 @@ public struct MembraneTrainer: Sendable {
         let neutral = frozen.narrowed(axis: 0, start: batch, length: batch)
         let eraseTarget = neutral - (positive - neutral) * Float(entry.eraseGuidance)
 
-        // Robust training: the conditioning that brings ε_p back past the membrane as it is now.
+        // Robust training: the conditioning that brings ε_p back past the membrane as it is now — learned tokens
+        // before the target prompt (starting as vocabulary tokens drawn for the step), or the whole conditioning.
         var erased = [prompts.target]
         let adversarialGate = Float(config.train.adversarialGate)
         if config.train.adversarialSteps > 0 {
             let search = ConditioningSearch(iterations: config.train.adversarialSteps,
                                             learningRate: Float(config.train.adversarialLearningRate))
-            let found = search.run(from: prompts.target.context) { context in
-                let recovered = predict(membraneOn, latents: latents, timestep: timestep,
-                                        prompts: [PromptConditioning(context: context, pooled: prompts.target.pooled)],
+            func gap(_ conditioning: PromptConditioning) -> Tensor {
+                let recovered = predict(membraneOn, latents: latents, timestep: timestep, prompts: [conditioning],
                                         size: size, gates: [adversarialGate])
                 let difference = recovered - positive
                 return (difference * difference).mean()
             }
-            erased.append(PromptConditioning(context: found, pooled: prompts.target.pooled))
+            let count = config.train.adversarialTokens
+            if count > 0 {
+                let encoder = models.textEncoder.configuration
+                let ids = (0..<count).map { _ in Int(own.random.next() % UInt64(encoder.vocabularySize)) }
+                let start = models.textEncoder.inputs(tokenIDs: [ids]).reshaped([count, encoder.hiddenSize])
+                func conditioning(_ tokens: Tensor) -> PromptConditioning {
+                    models.encode(prompt: entry.target, prefixedWith: tokens, clipSkip: clipSkip)
+                }
+                let found = conditioning(search.run(from: start) { gap(conditioning($0)) })
+                erased.append(PromptConditioning(context: found.context.detached(), pooled: nil))
+            } else {
+                let found = search.run(from: prompts.target.context) {
+                    gap(PromptConditioning(context: $0, pooled: prompts.target.pooled))
+                }
+                erased.append(PromptConditioning(context: found, pooled: prompts.target.pooled))
+            }
         }
 
         // Membrane on, with gradients: ε′ for the erased conditionings and the anchors in one call.
@@ -360,6 +381,7 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     case precisionMismatch(config: ComputePrecision, process: ComputePrecision)
     case resolution(size: Int, multiple: Int)
     case checkpointMismatch(String)
+    case learnedTokensNeedOneTextEncoder
     case cancelled
 
     public var description: String {
@@ -373,6 +395,9 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
             return "train.resolution: \(size) px must be a multiple of \(multiple) for this model"
         case .checkpointMismatch(let reason):
             return "checkpoint: cannot resume, \(reason)"
+        case .learnedTokensNeedOneTextEncoder:
+            return "train.adversarial_tokens: learned tokens need a model with one text encoder (SD1.x, SD2.x); "
+                + "set it to 0 to search SDXL's conditioning"
         case .cancelled:
             return "training cancelled"
         }

@@ -128,6 +128,7 @@ public struct ConfigField {
             value(["train", "steps_per_trajectory"], \.train.stepsPerTrajectory),
             value(["train", "adversarial_steps"], \.train.adversarialSteps),
             value(["train", "adversarial_learning_rate"], \.train.adversarialLearningRate),
+            value(["train", "adversarial_tokens"], \.train.adversarialTokens),
             value(["train", "adversarial_gate"], \.train.adversarialGate),
             value(["train", "seed"], \.train.seed),
             text(["save", "output"], \.save.output),

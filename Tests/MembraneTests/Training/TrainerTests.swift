@@ -208,6 +208,28 @@ import Testing
         var floored = try MembraneTrainer(config: config, models: models)
         for _ in 0..<4 { _ = try floored.step() }
         #expect(floored.state.weights != robust.state.weights)
+        // So is searching two learned tokens before the target prompt; it repeats too (its start is drawn).
+        config.train.adversarialTokens = 2
+        config.train.adversarialLearningRate = 0.05
+        var tokens = try MembraneTrainer(config: config, models: models)
+        var tokensAgain = try MembraneTrainer(config: config, models: models)
+        for _ in 0..<4 {
+            #expect(try tokens.step().loss.isFinite)
+            _ = try tokensAgain.step()
+        }
+        #expect(tokens.state == tokensAgain.state)
+        #expect(tokens.state.weights != floored.state.weights)
+    }
+
+    /// Learned tokens go through one text encoder: SDXL's two are refused with a message naming the key.
+    @Test func learnedAdversarialTokensOnSDXLAreRefused() throws {
+        var config = Self.config(Self.sdxl, iterations: 1)
+        config.train.adversarialSteps = 2
+        config.train.adversarialTokens = 3
+        #expect(throws: TrainingError.learnedTokensNeedOneTextEncoder) {
+            _ = try MembraneTrainer(config: config, models: try Self.load(Self.sdxl))
+        }
+        #expect(TrainingError.learnedTokensNeedOneTextEncoder.description.hasPrefix("train.adversarial_tokens: "))
     }
 
     /// `anchor_prompts` replace the sampler's pool: every anchor drawn is one of those prompts' embeddings, as the
