@@ -111,8 +111,8 @@ struct EvaluateCommand: ParsableCommand {
                                valueName: TestbedAttackKind.allCases.map(\.rawValue).joined(separator: ",")))
     var attacks: String?
 
-    @Option(help: "attack: Adam steps of the white-box attacks.")
-    var attackSteps = 60
+    @Option(help: "attack: Adam steps of the white-box attacks (default 150 for tokens, 60 for the whole conditioning).")
+    var attackSteps: Int?
 
     @Option(help: "attack: learned tokens of the token attack.")
     var attackTokens = 5
@@ -167,7 +167,7 @@ struct EvaluateCommand: ParsableCommand {
         guard perKind >= 1, perConcept >= 1 else { throw ValidationError("--per-kind and --per-concept must be at least 1") }
         guard (0...1).contains(floor) else { throw ValidationError("--floor \(floor): expected a gate between 0 and 1") }
         _ = try attackKinds
-        guard attackSteps >= 1, (1..<CLIPTokenizer.chunkLength).contains(attackTokens), attackLearningRate.map({ $0 > 0 }) ?? true else {
+        guard attackSteps.map({ $0 >= 1 }) ?? true, (1..<CLIPTokenizer.chunkLength).contains(attackTokens), attackLearningRate.map({ $0 > 0 }) ?? true else {
             throw ValidationError("--attack-steps must be at least 1, --attack-tokens between 1 and \(CLIPTokenizer.chunkLength - 1), --attack-learning-rate positive")
         }
         guard !membrane.isEmpty else { throw ValidationError("--membrane: give at least one membrane to evaluate") }
@@ -218,10 +218,8 @@ struct EvaluateCommand: ParsableCommand {
                 var suite = TestbedAttackSuite(target: concept, perKind: perKind, seed: seed)
                 let kinds = try attackKinds
                 suite.prompts.removeAll { !kinds.contains($0.kind) }
-                let run = TestbedAttackRun(
-                    steps: steps, guidance: guidance, transport: transportConfig, floor: floor,
-                    tokenAttack: TestbedWhiteBoxAttack(space: .tokens(attackTokens), iterations: attackSteps, learningRate: attackLearningRate),
-                    embeddingAttack: TestbedWhiteBoxAttack(space: .conditioning, iterations: attackSteps, learningRate: attackLearningRate))
+                let run = TestbedAttackRun(steps: steps, guidance: guidance, transport: transportConfig, floor: floor,
+                                           tokenAttack: whiteBoxAttacks.tokens, embeddingAttack: whiteBoxAttacks.conditioning)
                 let generations = try run.generations(models: models, membranes: Array(zip(files, choices)), suite: suite,
                                                       progress: progress)
                 let result = TestbedAttackReport(target: concept, floor: floor, generations: generations)
@@ -276,6 +274,17 @@ struct EvaluateCommand: ParsableCommand {
         print(json ? try result.json() : result.table)
     }
 
+    private var whiteBoxAttacks: (tokens: TestbedWhiteBoxAttack, conditioning: TestbedWhiteBoxAttack) {
+        (TestbedWhiteBoxAttack(space: .tokens(attackTokens), iterations: attackSteps, learningRate: attackLearningRate),
+         TestbedWhiteBoxAttack(space: .conditioning, iterations: attackSteps, learningRate: attackLearningRate))
+    }
+
+    private var whiteBoxSettings: String {
+        let (tokens, conditioning) = whiteBoxAttacks
+        return "white-box attacks: \(attackTokens) learned tokens, \(tokens.iterations) Adam steps at \(tokens.learningRate); "
+            + "whole conditioning, \(conditioning.iterations) steps at \(conditioning.learningRate)"
+    }
+
     /// `--attacks` read: the kinds of attack to run.
     private var attackKinds: Set<TestbedAttackKind> {
         get throws {
@@ -293,8 +302,7 @@ struct EvaluateCommand: ParsableCommand {
     private var reportSettings: [String] {
         ["model: \(model ?? "the shipped testbed model")", "membranes: \(membrane.joined(separator: ", "))",
          "transport: \(transport)", "steps: \(steps), guidance: \(guidance), suite seed: \(seed)"]
-            + (task == "attack" ? ["white-box attacks: \(attackSteps) Adam steps, \(attackTokens) learned tokens, learning rate "
-                                   + (attackLearningRate.map { "\($0)" } ?? "0.01 (tokens) / 0.1 (conditioning)")] : [])
+            + (task == "attack" ? [whiteBoxSettings] : [])
     }
 
     /// The loss curve of `--training-log`, or of the log beside the first membrane when there is one.

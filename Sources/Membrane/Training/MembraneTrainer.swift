@@ -131,6 +131,7 @@ public struct MembraneTrainer: Sendable {
             }
         }
         let objective = try objective(drawsOf: stepIndex, weights: state.weights, trajectory: state.trajectory)
+        if let found = objective.adversarialTokens { state.adversarialTokens[found.entry] = found.values }
         var gradients = objective.loss.gradients(withRespectTo: objective.leaves).map { $0.toArray() }
         let gradientNorm = clipGradientNorm(&gradients, maximum: config.train.gradClip.map { Float($0) } ?? .infinity)
         let learningRate = learningRates.rate(at: stepIndex)
@@ -159,6 +160,8 @@ public struct MembraneTrainer: Sendable {
         let leaves: [Tensor]
         let eraseLoss: Float, anchorLoss: Float
         let denoisedSteps: Int, size: Int
+        /// The learned tokens robust training's search ended at, for the next step of the same concept entry.
+        var adversarialTokens: (entry: Int, values: [Float])?
     }
 
     /// What step `stepIndex` draws first, in this order: the concept entry, the image side, k and the seed of x_T.
@@ -243,6 +246,7 @@ public struct MembraneTrainer: Sendable {
         // Robust training: the conditioning that brings ε_p back past the membrane as it is now — learned tokens
         // before the target prompt (starting as vocabulary tokens drawn for the step), or the whole conditioning.
         var erased = [prompts.target]
+        var adversarialTokens: (entry: Int, values: [Float])?
         let adversarialGate = Float(config.train.adversarialGate)
         if config.train.adversarialSteps > 0 {
             let search = ConditioningSearch(iterations: config.train.adversarialSteps,
@@ -256,13 +260,23 @@ public struct MembraneTrainer: Sendable {
             let count = config.train.adversarialTokens
             if count > 0 {
                 let encoder = models.textEncoder.configuration
-                let ids = (0..<count).map { _ in Int(own.random.next() % UInt64(encoder.vocabularySize)) }
-                let start = models.textEncoder.inputs(tokenIDs: [ids]).reshaped([count, encoder.hiddenSize])
+                let start: Tensor
+                if let carried = state.adversarialTokens[shared.entryIndex] {
+                    guard carried.count == count * encoder.hiddenSize else {
+                        throw TrainingError.checkpointMismatch(
+                            "its adversarial tokens have \(carried.count) values, expected \(count) × \(encoder.hiddenSize)")
+                    }
+                    start = Tensor(carried, shape: [count, encoder.hiddenSize])
+                } else {
+                    let ids = (0..<count).map { _ in Int(own.random.next() % UInt64(encoder.vocabularySize)) }
+                    start = models.textEncoder.inputs(tokenIDs: [ids]).reshaped([count, encoder.hiddenSize])
+                }
                 func conditioning(_ tokens: Tensor) -> PromptConditioning {
                     models.encode(prompt: entry.target, prefixedWith: tokens, clipSkip: clipSkip)
                 }
-                let found = conditioning(search.run(from: start) { gap(conditioning($0)) })
-                erased.append(PromptConditioning(context: found.context.detached(), pooled: nil))
+                let tokens = search.run(from: start) { gap(conditioning($0)) }
+                adversarialTokens = (shared.entryIndex, tokens.toArray())
+                erased.append(PromptConditioning(context: conditioning(tokens).context.detached(), pooled: nil))
             } else {
                 let found = search.run(from: prompts.target.context) {
                     gap(PromptConditioning(context: $0, pooled: prompts.target.pooled))
@@ -293,7 +307,7 @@ public struct MembraneTrainer: Sendable {
             loss = loss + anchorTerm * Float(entry.anchorWeight)
         }
         return Objective(loss: loss, leaves: leaves, eraseLoss: eraseLoss.scalarValue, anchorLoss: anchorLoss,
-                         denoisedSteps: k, size: size)
+                         denoisedSteps: k, size: size, adversarialTokens: adversarialTokens)
     }
 
     /// DDIM steps from `latents` with the membrane on (no gradient) to the deepest of `depths`, returning x_k for
@@ -364,6 +378,10 @@ public struct TrainingState: Sendable, Equatable {
     public var weights: MembraneWeights
     public var optimizer: Optimizer
     public var trajectory: SharedTrajectory?
+    /// Robust training's learned tokens by concept entry ([n × width] values): each step's search starts where the
+    /// last one for that entry stopped, so the adversary keeps getting stronger over the run instead of starting
+    /// over from vocabulary tokens every step (AdvUnlearn likewise keeps its attack prompt).
+    public var adversarialTokens: [Int: [Float]] = [:]
 }
 
 /// One partial-denoise trajectory serving the `train.steps_per_trajectory` steps from `firstStep` on: x_k for

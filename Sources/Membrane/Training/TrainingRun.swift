@@ -20,13 +20,14 @@ public struct TrainingOutputs: Sendable, Equatable {
     }
 }
 
-/// A checkpoint: the membrane's factors, the optimizer's moments, the step and the shared trajectory in use
-/// (`trajectory.x<k>`), with the run's config so a resume under another config is refused. Written atomically,
+/// A checkpoint: the membrane's factors, the optimizer's moments, the step, the shared trajectory in use
+/// (`trajectory.x<k>`) and robust training's learned tokens (`adversarial.tokens.<entry>`), with the run's config so a resume under another config is refused. Written atomically,
 /// so `kill -9` leaves the previous one whole.
 public enum TrainingCheckpoint {
     static let formatKey = "spm.checkpoint.format", stepKey = "spm.checkpoint.step"
     static let optimizerStepKey = "spm.checkpoint.optimizer_step", configKey = "spm.checkpoint.config"
     static let trajectoryStepKey = "spm.checkpoint.trajectory_first_step", trajectoryPrefix = "trajectory.x"
+    static let adversarialTokensPrefix = "adversarial.tokens."
 
     public static func write(_ state: TrainingState, config: TrainingConfig, to url: URL) throws {
         var entries: [SafetensorsEntry] = []
@@ -51,6 +52,10 @@ public enum TrainingCheckpoint {
             for (k, latents) in trajectory.latents.sorted(by: { $0.key < $1.key }) {
                 add(trajectoryPrefix + String(k), latents, trajectory.shape)
             }
+        }
+        for (entry, values) in state.adversarialTokens.sorted(by: { $0.key < $1.key }) {
+            let count = config.train.adversarialTokens
+            add(adversarialTokensPrefix + String(entry), values, [count, values.count / max(count, 1)])
         }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try SafetensorsWriter.write(entries, metadata: metadata, to: url)
@@ -103,6 +108,13 @@ public enum TrainingCheckpoint {
                 trajectory.latents[k] = try floats(tensor.name, count: tensor.shape.reduce(1, *))
             }
             state.trajectory = trajectory
+        }
+        for tensor in file.tensors where tensor.name.hasPrefix(adversarialTokensPrefix) {
+            guard let entry = Int(tensor.name.dropFirst(adversarialTokensPrefix.count)), config.concepts.indices.contains(entry),
+                  tensor.shape.count == 2, tensor.shape[0] == config.train.adversarialTokens else {
+                throw fail("tensor \(tensor.name) is not the learned tokens of a concept entry ([\(config.train.adversarialTokens), width])")
+            }
+            state.adversarialTokens[entry] = try floats(tensor.name, count: tensor.shape.reduce(1, *))
         }
         return state
     }

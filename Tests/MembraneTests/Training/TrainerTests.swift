@@ -70,9 +70,10 @@ import Testing
     }
 
     /// Also with shared trajectories (3 steps each), stopped inside the second one: the checkpoint carries the
-    /// trajectory the remaining steps of that group use.
-    @Test(arguments: [1, 3])
-    func resumingFromACheckpointEndsWhereTheUninterruptedRunEnds(stepsPerTrajectory: Int) throws {
+    /// trajectory the remaining steps of that group use; and with robust training's learned tokens, which the
+    /// checkpoint carries to the next step's search.
+    @Test(arguments: zip([1, 3, 1], [0, 0, 2]))
+    func resumingFromACheckpointEndsWhereTheUninterruptedRunEnds(stepsPerTrajectory: Int, adversarialTokens: Int) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-resume-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let models = try Self.load(Self.sd1)
@@ -80,6 +81,11 @@ import Testing
         config.train.lrSchedule = .cosineWithRestarts
         config.train.warmupSteps = 1
         config.train.stepsPerTrajectory = stepsPerTrajectory
+        if adversarialTokens > 0 {
+            config.train.adversarialSteps = 2
+            config.train.adversarialTokens = adversarialTokens
+            config.train.adversarialLearningRate = 0.05
+        }
         let straight = TrainingOutputs(config: config, membrane: folder.appendingPathComponent("straight.safetensors"))
         var uninterrupted = try MembraneTrainer(config: config, models: models)
         let expected = try #require(try uninterrupted.run(outputs: straight, resume: false))
@@ -88,6 +94,7 @@ import Testing
         var first = try MembraneTrainer(config: config, models: models)
         #expect(try first.run(outputs: outputs, resume: false, onStep: { result, _ in result.step < 4 }) == nil)
         #expect(first.state.trajectory?.firstStep == (stepsPerTrajectory == 1 ? nil : 3))
+        #expect(first.state.adversarialTokens.keys.sorted() == (adversarialTokens == 0 ? [] : [0]))
         var second = try MembraneTrainer(config: config, models: models)
         let resumed = try #require(try second.run(outputs: outputs, resume: true))
         #expect(second.state == uninterrupted.state)
