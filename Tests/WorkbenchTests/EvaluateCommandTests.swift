@@ -76,6 +76,16 @@ import Testing
         for row in rows where row["kind"] as? String != "embedding" && (row["baseShows"] as? Double ?? 0) > 0 {
             #expect(row["gated"] as? Double == 1 && row["floored"] as? Double == 1 && row["alwaysOn"] as? Double == 1, "\(row)")
         }
+
+        // --attacks keeps the kinds named, each with the prompts it has in the whole suite.
+        let some = try WorkbenchRun(["evaluate", "--task", "attack", "--model", model, "--membrane", membrane, "--target", "red",
+                                     "--per-kind", "1", "--steps", "2", "--attacks", "synonym,tokens", "--attack-steps", "3", "--json"])
+        #expect(some.status == 0, "\(some.standardError)")
+        let someRows = try #require(try some.jsonObject()["rows"] as? [[String: Any]])
+        let prompts = Dictionary(uniqueKeysWithValues: someRows.map { ($0["kind"] as? String ?? "", $0["prompts"] as? Int ?? -1) })
+        #expect(prompts == Dictionary(uniqueKeysWithValues: TestbedAttackKind.allCases.map {
+            ($0.rawValue, [.synonym, .tokens].contains($0) ? 1 : 0)
+        }))
     }
 
     @Test func badInputIsOneLine() throws {
@@ -84,6 +94,8 @@ import Testing
             (["--membrane", "x.safetensors", "--model", "/nonexistent"], "/nonexistent"),
             ([String](), "--membrane"),
             (["--membrane", "x.safetensors", "--sheet", "pairs.jpg"], "--sheet pairs.jpg"),
+            (["--task", "attack", "--membrane", "x.safetensors", "--attacks", "tokens,typos"], "--attacks: 'typos'"),
+            (["--task", "attack", "--membrane", "x.safetensors", "--attack-tokens", "80"], "--attack-tokens"),
         ] {
             let run = try WorkbenchRun(["evaluate"] + arguments)
             #expect(run.status != 0)

@@ -92,6 +92,8 @@ extension TestbedAttackReport {
                 .init(String(format: "attack success, floor %.2f", floor), attacks.floored),
                 .init("attack success, always on", attacks.alwaysOn),
                 .init("plain prompts: target back, gated (1 − erasure)", rows.first { $0.kind == .plain }?.gated),
+                .init(String(format: "whole-conditioning attack (not pooled), floor %.2f", floor),
+                      rows.first { $0.kind == .embedding }?.floored),
             ],
             tables: [.init(title: "Attack success by kind (the target back, among prompts whose base image shows it)",
                            columns: ["prompts", "base shows", "gated", String(format: "floor %.2f", floor), "always on"],
