@@ -51,6 +51,13 @@ public struct CLIPTextModel: Sendable {
         return tokenEmbedding(tokenIDs.flatMap { $0 }, shape: [batch, tokens])
     }
 
+    /// The input vectors [count, width] of `count` vocabulary tokens whose ids `next` draws: where learned tokens
+    /// (an attack's, robust training's) start.
+    public func vocabularyVectors(count: Int, drawing next: () -> UInt64) -> Tensor {
+        let ids = (0..<count).map { _ in Int(next() % UInt64(configuration.vocabularySize)) }
+        return inputs(tokenIDs: [ids]).reshaped([count, configuration.hiddenSize])
+    }
+
     /// Encodes input vectors [batch, tokens, width] — token embeddings, some of them perhaps learned (textual
     /// inversion, an attack) — of the sequences `tokenIDs`, which still say where each one's text ends.
     public func callAsFunction(inputs: Tensor, tokenIDs: [[Int]]) -> Output {

@@ -189,13 +189,13 @@ public struct TestbedAttackRun: Sendable {
             let original: (image: RGBImage, latents: Tensor)
             if prompt.kind == .tokens || prompt.kind == .embedding {
                 original = try models.generate(request)  // no gates: the frozen model alone
-                let text = models.transportText(prompt.text, longPrompts: .chunk)
                 // The learned tokens come with the prompt's text, which transport gates by; a bare conditioning
                 // has none, so the floor (or the full weight) is its gate.
+                let text = prompt.kind == .tokens ? models.transportText(prompt.text, longPrompts: .chunk) : nil
                 let attack = prompt.kind == .tokens ? tokenAttack : embeddingAttack
-                for gating in TestbedAttackGating.allCases where prompt.kind == .tokens || gating != .gated {
+                for gating in TestbedAttackGating.allCases where text != nil || gating != .gated {
                     var attacked = request
-                    if prompt.kind == .tokens {
+                    if let text {
                         let gated = gatings[gating]!.gates(for: text)
                         attacked.adapterGates = gated.gates
                         explanations[gating] = gated.explanations
@@ -334,9 +334,7 @@ public struct TestbedWhiteBoxAttack: Sendable {
             start = wanted
             context = { $0 }
         case .tokens(let count):
-            let vocabulary = base.textEncoder.configuration.vocabularySize
-            let ids = (0..<count).map { _ in Int(draws.next() % UInt64(vocabulary)) }
-            start = base.textEncoder.inputs(tokenIDs: [ids]).reshaped([count, base.textEncoder.configuration.hiddenSize])
+            start = base.textEncoder.vocabularyVectors(count: count) { draws.next() }
             context = { base.encode(prompt: prompt, prefixedWith: $0).context }
         }
         let search = ConditioningSearch(iterations: iterations, learningRate: learningRate)

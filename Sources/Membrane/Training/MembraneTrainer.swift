@@ -268,8 +268,7 @@ public struct MembraneTrainer: Sendable {
                     }
                     start = Tensor(carried, shape: [count, encoder.hiddenSize])
                 } else {
-                    let ids = (0..<count).map { _ in Int(own.random.next() % UInt64(encoder.vocabularySize)) }
-                    start = models.textEncoder.inputs(tokenIDs: [ids]).reshaped([count, encoder.hiddenSize])
+                    start = models.textEncoder.vocabularyVectors(count: count) { own.random.next() }
                 }
                 func conditioning(_ tokens: Tensor) -> PromptConditioning {
                     models.encode(prompt: entry.target, prefixedWith: tokens, clipSkip: clipSkip)
