@@ -53,14 +53,21 @@ import Testing
         let truncated = models.encode(prompt: long)
         let width = truncated.context.shape[2]
         #expect(chunked.context.shape == [1, 154, width])
-        #expect(chunked.context.narrowed(axis: 1, start: 0, length: 77).contiguous().toArray() == truncated.context.toArray())
+        // Equal up to rounding: the windows go through the encoder as one batch, and BLAS kernels may sum a
+        // batch of two in another order than one prompt alone (OpenBLAS's Haswell kernels do).
+        func difference(_ a: Tensor?, _ b: Tensor?) -> Float {
+            guard let a, let b, a.shape == b.shape else { return .infinity }
+            return zip(a.toArray(), b.toArray()).map { abs($0 - $1) }.max() ?? 0
+        }
+        #expect(difference(chunked.context.narrowed(axis: 1, start: 0, length: 77), truncated.context) <= 1e-5)
         // The second window is the words past the first 75 tokens, encoded as a prompt of their own.
         let rest = models.tokenizer.tokens(long).count - 75
         let restText = words.suffix(rest).joined(separator: " ")
         #expect(models.tokenizer.tokens(restText).count == rest)
         let second = models.encode(prompt: restText)
-        #expect(chunked.context.narrowed(axis: 1, start: 77, length: 77).contiguous().toArray() == second.context.toArray())
-        #expect(chunked.pooled?.toArray() == truncated.pooled?.toArray())
+        #expect(difference(chunked.context.narrowed(axis: 1, start: 77, length: 77), second.context) <= 1e-5)
+        #expect((chunked.pooled == nil) == (truncated.pooled == nil))
+        if chunked.pooled != nil { #expect(difference(chunked.pooled, truncated.pooled) <= 1e-5) }
 
         // A prompt that fits: the same conditioning and image either way.
         var request = GenerationRequest(prompt: "a cat painting", negativePrompt: model == "sd1" ? "a dog" : nil, steps: 3,
