@@ -55,7 +55,7 @@ struct TrainBenchmark: ParsableCommand {
         ComputeEnvironment.setPrecision(precision)
         let folder = try CheckpointArchitecture.allCases.first { $0.bundledConfigName == model }
             .map { try PipelineModels.bundledConfigFolder($0) } ?? URL(fileURLWithPath: model)
-        let models = try PipelineModels.randomWeights(configFolder: folder, seed: 1)
+        let models = try PipelineModels.randomWeights(configFolder: folder, seed: 1, layerWeights: precision)
         let family: ModelFamily = models.architecture == .sdxl ? .sdxl : models.architecture == .sd2 ? .sd2 : .sd1
         // One warm-up step, then the timed ones from the next trajectory's first step, so that they cover whole
         // groups when `iterations` is a multiple of the sharing.

@@ -72,6 +72,7 @@ struct UNetBenchmark: ParsableCommand {
         let clock = ContinuousClock()
         var unet: UNet2DConditionModel?
         let parameters = ParameterReader(randomWithSeed: 1)
+        parameters.layerWeightPrecision = ComputeEnvironment.precision
         let load = clock.measure { unet = try? UNet2DConditionModel(configuration: configuration, parameters: parameters) }
         guard let unet else { throw ValidationError("could not build the \(model) UNet") }
         let sample = benchmarkTensor([batch, 4, latent, latent], seed: 2)

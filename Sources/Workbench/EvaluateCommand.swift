@@ -182,7 +182,8 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             ComputeEnvironment.setPrecision(precision)
-            let models = try PipelineModels.load(from: URL(fileURLWithPath: try TUICommand.modelOrShippedTestbed(model)))
+            let models = try PipelineModels.load(from: URL(fileURLWithPath: try TUICommand.modelOrShippedTestbed(model)),
+                                                 layerWeights: precision)
             let layout = MembraneLayout(unet: models.unet.configuration)
             let choices = try membrane.map(MembraneChoice.init(parsing:))
             let files = try MembraneFile.read(choices.map { URL(fileURLWithPath: $0.path) }, layout: layout)

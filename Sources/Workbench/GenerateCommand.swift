@@ -103,7 +103,8 @@ struct GenerateCommand: ParsableCommand {
             ComputeEnvironment.setPrecision(precision)
             let model = try TUICommand.modelOrShippedTestbed(model)
             var models = try PipelineModels.load(from: URL(fileURLWithPath: model),
-                                                 configFolder: config.map { URL(fileURLWithPath: $0) }, variant: variant)
+                                                 configFolder: config.map { URL(fileURLWithPath: $0) }, variant: variant,
+                                                 layerWeights: precision)
             if !models.unusedTensors.isEmpty {
                 FileHandle.standardError.write(Data("note: \(models.loadReport.summary) (inspect lists them)\n".utf8))
             }

@@ -59,7 +59,8 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("\(self.config): \(error)")
             }
             ComputeEnvironment.setPrecision(config.train.precision)
-            let models = try PipelineModels.load(from: URL(fileURLWithPath: config.model.path))
+            let models = try PipelineModels.load(from: URL(fileURLWithPath: config.model.path),
+                                                 layerWeights: config.train.precision)
             var trainer = try MembraneTrainer(config: config, models: models)
             let outputs = TrainingOutputs(config: config, membrane: out.map { URL(fileURLWithPath: $0) })
             let progress = TrainingProgressLine(total: config.train.iterations)

@@ -92,6 +92,7 @@ extension Tensor {
                                                 oneDNN: (precision, oneDNNWeights))
             return residual.map { recorded + $0 } ?? recorded
         }
-        return conv2d(input, weight: weight, bias: bias, stride: stride, padding: padding, adding: residual)
+        return conv2d(input, weight: oneDNNWeights.floatWeights(weight), bias: bias, stride: stride, padding: padding,
+                      adding: residual)
     }
 }

@@ -90,6 +90,14 @@ enum OneDNN {
     }
 
     /// The element type of a product's sources (activations and weights) at `precision`; results stay fp32.
+    /// Whether oneDNN runs bf16 products on this CPU (it needs AVX-512 at least): a small bf16 matmul and
+    /// convolution are created once to find out.
+    static let runsBFloat16: Bool =
+        OneDNNMatmul.cached(OneDNNMatmulKey(linearRows: 4, inFeatures: 8, outFeatures: 8, hasBias: false,
+                                            precision: .bf16)) != nil
+        && OneDNNConvolution.cached(OneDNNConvolutionKey(input: [1, 8, 4, 4], weight: [8, 8, 3, 3], stride: [1, 1],
+                                                         padding: [1, 1], hasBias: false, precision: .bf16)) != nil
+
     static func operandType(_ precision: ComputePrecision) -> dnnl_data_type_t {
         precision == .bf16 ? dnnl_bf16 : dnnl_f32
     }
@@ -303,31 +311,87 @@ final class OneDNNPrimitiveCache<Key: Hashable, Primitive: AnyObject>: @unchecke
 /// One layer's weights in the layouts oneDNN chose for them, made on first use and reused by every later call.
 /// It remembers which weight storage it copied, so a layer whose weights were replaced is reordered afresh
 /// (holding that storage also means the weights cannot be changed in place underneath the copies).
+///
+/// A cache made by `keepingBFloat16(of:)` holds the weights itself, as plain bf16 values, and makes every copy
+/// from those: its layer keeps no fp32 weight, which halves a frozen model's weight memory at bf16 (issue 8).
 public final class OneDNNWeightCache: @unchecked Sendable {
     private let lock = NSLock()
     private var source: (storage: TensorStorage, offset: Int)?
     private var copies: [(layout: dnnl_memory_desc_t, buffer: AlignedBuffer)] = []
+    /// The weights as plain (row-major) bf16 and their shape, for a cache that holds its layer's weights.
+    private let kept: (values: AlignedBuffer, layout: dnnl_memory_desc_t, shape: [Int])?
 
-    public init() {}
+    public init() { kept = nil }
 
-    /// `weight` (contiguous, laid out as `plain` describes) in `layout`.
+    private init(kept: (values: AlignedBuffer, layout: dnnl_memory_desc_t, shape: [Int])) { self.kept = kept }
+
+    /// A cache holding `weight` (rank 2 or 4) as bf16, rounded to nearest even, for a layer that then drops its
+    /// fp32 copy; nil when this CPU's oneDNN has no bf16 kernels (the layer must keep fp32 weights then).
+    static func keepingBFloat16(of weight: Tensor) -> OneDNNWeightCache? {
+        guard weight.rank == 2 || weight.rank == 4, weight.elementCount > 0, OneDNN.runsBFloat16 else { return nil }
+        let dense = weight.contiguous()
+        let values = AlignedBuffer(byteCount: 2 * dense.elementCount)
+        withExtendedLifetime(dense.storage) {
+            spm_bfloat16_rows(dense.elements, 1, dense.elementCount, dense.elementCount,
+                              values.address.assumingMemoryBound(to: UInt16.self))
+        }
+        return OneDNNWeightCache(kept: (values, plainBFloat16Layout(weight.shape), weight.shape))
+    }
+
+    /// A layer's weight as it keeps it, and its cache: at `precision` bf16 the cache holds the weight in bf16
+    /// and the layer keeps only a placeholder of its shape — unless the weight is trained (it needs fp32 values
+    /// and gradients) or oneDNN runs no bf16 here; otherwise the weight itself and an empty cache.
+    static func layerWeight(_ weight: Tensor, in precision: ComputePrecision) -> (Tensor, OneDNNWeightCache) {
+        if precision == .bf16, !weight.requiresGradient, let holding = keepingBFloat16(of: weight) {
+            return (.placeholder(weight.shape), holding)
+        }
+        return (weight, OneDNNWeightCache())
+    }
+
+    /// Whether this cache holds its layer's only copy of the weights (in bf16).
+    var holdsWeights: Bool { kept != nil }
+
+    /// The layer's weights as fp32 values, for the paths oneDNN does not run: `weight` itself, or, when this
+    /// cache holds the weights, their bf16 values widened into a new tensor.
+    func floatWeights(_ weight: Tensor) -> Tensor {
+        guard let kept else { return weight }
+        let bits = kept.values.address.assumingMemoryBound(to: UInt16.self)
+        return Tensor(shape: kept.shape) { values in
+            for index in values.indices { values[index] = Float(bitPattern: UInt32(bits[index]) << 16) }
+        }
+    }
+
+    /// `weight` (laid out as `plain` describes once contiguous) in `layout`. A cache holding the weights makes
+    /// the copy from its bf16 values instead, and hands those out as they are when `layout` is plain bf16.
     func weights(_ weight: Tensor, plain: dnnl_memory_desc_t, layout: dnnl_memory_desc_t,
                  engine: OneDNNEngine) -> AlignedBuffer {
         lock.lock()
         defer { lock.unlock() }
-        if source?.storage !== weight.storage || source?.offset != weight.offset {
+        if let kept, OneDNN.equal(kept.layout, layout) { return kept.values }
+        if kept == nil && (source?.storage !== weight.storage || source?.offset != weight.offset) {
             source = (weight.storage, weight.offset)
             copies = []
         }
         if let copy = copies.first(where: { OneDNN.equal($0.layout, layout) }) { return copy.buffer }
         let buffer = AlignedBuffer(byteCount: OneDNN.bytes(of: layout))
         OneDNN.applyThreadCount()
-        let reorder = OneDNNReorder(from: plain, to: layout, engine: engine)
-        withExtendedLifetime(weight.storage) {
-            reorder.run(from: UnsafeMutableRawPointer(mutating: weight.elements), to: buffer.address, engine: engine)
+        if let kept {
+            OneDNNReorder(from: kept.layout, to: layout, engine: engine)
+                .run(from: kept.values.address, to: buffer.address, engine: engine)
+        } else {
+            let dense = weight.contiguous()
+            withExtendedLifetime(dense.storage) {
+                OneDNNReorder(from: plain, to: layout, engine: engine)
+                    .run(from: UnsafeMutableRawPointer(mutating: dense.elements), to: buffer.address, engine: engine)
+            }
         }
         copies.append((layout, buffer))
         return buffer
+    }
+
+    /// Row-major bf16 of `shape` (rank 2 or 4): how a kept weight is stored.
+    private static func plainBFloat16Layout(_ shape: [Int]) -> dnnl_memory_desc_t {
+        OneDNN.plainDescription(shape, shape.count == 2 ? dnnl_ab : dnnl_abcd, dnnl_bf16)
     }
 }
 
@@ -363,16 +427,17 @@ extension Tensor {
                                              weightCache: OneDNNWeightCache) -> Tensor? {
         guard source.elementCount > 0, weight.elementCount > 0, key.output[2] > 0, key.output[3] > 0,
               let engine = OneDNNEngine.shared, let convolution = OneDNNConvolution.cached(key) else { return nil }
-        let x = source.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
+        let x = source.contiguous(), b = bias?.contiguous()
+        let w = convolution.weightsArePlain ? weightCache.floatWeights(weight).contiguous() : nil
         let reordered = convolution.weightsArePlain ? nil
-            : weightCache.weights(w, plain: convolution.plainWeights, layout: convolution.weights, engine: engine)
+            : weightCache.weights(weight, plain: convolution.plainWeights, layout: convolution.weights, engine: engine)
         let result = Tensor(uninitializedShape: key.inputGradient ? key.input : key.output)
         let scratchpad = AlignedBuffer(byteCount: convolution.scratchpadBytes)
         let blockedSource = convolution.sourceReorder.map { AlignedBuffer(byteCount: OneDNN.bytes(of: $0.destination)) }
         let blockedDestination = convolution.destinationReorder.map {
             AlignedBuffer(byteCount: OneDNN.bytes(of: $0.source))
         }
-        withExtendedLifetime((x.storage, w.storage, b?.storage, reordered, scratchpad, blockedSource,
+        withExtendedLifetime((x.storage, w?.storage, b?.storage, reordered, scratchpad, blockedSource,
                               blockedDestination)) {
             OneDNN.applyThreadCount(convolution.threads)
             let plainSource = UnsafeMutableRawPointer(mutating: x.elements)
@@ -383,7 +448,7 @@ extension Tensor {
             var arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
                 (convolution.sourceArgument, convolution.source, blockedSource?.address ?? plainSource),
                 (spm_dnnl_arg_weights, convolution.weights,
-                 reordered?.address ?? UnsafeMutableRawPointer(mutating: w.elements)),
+                 reordered?.address ?? UnsafeMutableRawPointer(mutating: w!.elements)),
                 (convolution.destinationArgument, convolution.destination,
                  blockedDestination?.address ?? plainDestination),
                 (spm_dnnl_arg_scratchpad, convolution.scratchpad, scratchpad.address),
@@ -560,18 +625,19 @@ extension Tensor {
                                             weightCache: OneDNNWeightCache) -> Tensor? {
         guard key.rows > 0, key.inner > 0, key.columns > 0, let engine = OneDNNEngine.shared,
               let matmul = OneDNNMatmul.cached(key) else { return nil }
-        let x = source.contiguous(), w = weight.contiguous(), b = bias?.contiguous()
+        let x = source.contiguous(), b = bias?.contiguous()
+        let w = key.precision == .bf16 ? nil : weightCache.floatWeights(weight).contiguous()
         // At bf16 both of a layer's products read one bf16 copy of its [out, in] weight, as they read the fp32 one.
         let converted = key.precision == .bf16
-            ? weightCache.weights(w, plain: OneDNN.plainDescription(weight.shape, dnnl_ab),
+            ? weightCache.weights(weight, plain: OneDNN.plainDescription(weight.shape, dnnl_ab),
                                   layout: OneDNN.plainDescription(weight.shape, dnnl_ab, dnnl_bf16), engine: engine)
             : nil
         let rounded = key.precision == .bf16 ? BFloat16Buffer(count: key.rows * key.inner) : nil
         let result = Tensor(uninitializedShape: Array(source.shape.dropLast()) + [key.columns])
-        withExtendedLifetime((x.storage, w.storage, b?.storage, converted, rounded)) {
+        withExtendedLifetime((x.storage, w?.storage, b?.storage, converted, rounded)) {
             rounded?.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
             matmul.run(source: rounded.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(x.elements),
-                       weights: converted.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w.elements),
+                       weights: converted.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w!.elements),
                        bias: b?.elements, destination: result.mutableElements, engine: engine)
         }
         return result

@@ -127,6 +127,11 @@ public final class ParameterReader: @unchecked Sendable {
         self.description = description
     }
 
+    /// The precision linear and convolution layers keep their weights in (`OneDNNWeightCache.layerWeight`):
+    /// bf16 halves a frozen model's weight memory, and its layers then always run at bf16. Set before the
+    /// model is built.
+    public var layerWeightPrecision = ComputePrecision.fp32
+
     /// Parameter `key` (diffusers naming), which must have `shape` once transformed.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         if let randomSeed {
@@ -165,14 +170,14 @@ public final class ParameterReader: @unchecked Sendable {
                 // A stored tensor of the wrong shape is reported as mis-shaped, not also as unused.
                 if let stored = sources[key]?.storedKey { used.insert(stored) }
             }
-            return Self.placeholder(shape)
+            return .placeholder(shape)
         }
         lock.withLock {
             _ = used.insert(source.storedKey)
             tensorsHandedOut += 1
             elementsRead += shape.reduce(1, *)  // counted once the parameter is really handed out
         }
-        if checkingOnly { return Self.placeholder(shape) }
+        if checkingOnly { return .placeholder(shape) }
         let storedShape = info.shape
         let raw = try source.file.rawBytes(source.storedKey)
         let stored = Tensor(shape: storedShape) { info.dtype.decode(raw, into: $0) }
@@ -215,11 +220,6 @@ public final class ParameterReader: @unchecked Sendable {
         return (source, info)
     }
 
-    /// Zeros of `shape` as a view of one element (every stride 0): what a checking reader hands out.
-    private static func placeholder(_ shape: [Int]) -> Tensor {
-        Tensor([0], shape: []).expanded(to: shape)
-    }
-
     /// What this reader did so far, as one component of a load report.
     public func report(component: String, variant: String? = nil) -> LoadReport.Component {
         lock.withLock {
@@ -253,6 +253,9 @@ public struct ScopedParameters: Sendable {
     public func tensor(_ name: String, shape: [Int]) throws -> Tensor {
         try reader.tensor(prefix.isEmpty ? name : prefix + "." + name, shape: shape)
     }
+
+    /// See `ParameterReader.layerWeightPrecision`.
+    public var layerWeightPrecision: ComputePrecision { reader.layerWeightPrecision }
 
     public func scoped(_ name: String) -> ScopedParameters {
         ScopedParameters(reader: reader, prefix: prefix.isEmpty ? name : prefix + "." + name)

@@ -239,7 +239,8 @@ public struct UNet2DConditionModel: Sendable {
                 layer = .linear(linear)
             case .convolution(let conv):
                 var folded = conv
-                folded.weight = conv.weight + delta.reshaped(conv.weight.shape)
+                let weight = conv.weight
+                folded.weight = weight + delta.reshaped(weight.shape)
                 folded.adapter = nil
                 layer = .convolution(folded)
             }

@@ -103,7 +103,7 @@ public enum AdaptableLayer: Sendable {
     public var features: (in: Int, out: Int) {
         switch self {
         case .linear(let linear): return (linear.inFeatures, linear.outFeatures)
-        case .convolution(let conv): return (conv.weight.shape[1], conv.weight.shape[0])
+        case .convolution(let conv): return (conv.inChannels, conv.outChannels)
         }
     }
 

@@ -25,8 +25,11 @@ public struct PipelineModels: Sendable {
     /// model's layout, or else from the bundled configs of its detected architecture — as diffusers'
     /// `from_single_file(path, config=…)`. `variant` picks precision-variant files of a folder
     /// (`ComponentWeights` says how). The first missing or mis-shaped tensor is an error naming it.
-    public static func load(from url: URL, configFolder: URL? = nil, variant: String? = nil) throws -> PipelineModels {
-        try load(from: url, configFolder: configFolder, variant: variant, checkingOnly: false)
+    /// `layerWeights` bf16 keeps the linear and convolution layers' weights in bf16 only, converted layer by
+    /// layer as they load (`ParameterReader.layerWeightPrecision`): half the memory, for frozen models run at bf16.
+    public static func load(from url: URL, configFolder: URL? = nil, variant: String? = nil,
+                            layerWeights: ComputePrecision = .fp32) throws -> PipelineModels {
+        try load(from: url, configFolder: configFolder, variant: variant, checkingOnly: false, layerWeights: layerWeights)
     }
 
     /// What loading `url` would read, without reading any tensor data: every missing, mis-shaped and unused
@@ -36,20 +39,24 @@ public struct PipelineModels: Sendable {
         try load(from: url, configFolder: configFolder, variant: variant, checkingOnly: true).loadReport
     }
 
-    static func load(from url: URL, configFolder: URL?, variant: String?, checkingOnly: Bool) throws -> PipelineModels {
+    static func load(from url: URL, configFolder: URL?, variant: String?, checkingOnly: Bool,
+                     layerWeights: ComputePrecision = .fp32) throws -> PipelineModels {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw WeightsError.cannotRead(file: url.path, reason: "no such file or folder")
         }
-        if isDirectory.boolValue { return try loadFolder(url, variant: variant, checkingOnly: checkingOnly) }
+        if isDirectory.boolValue {
+            return try loadFolder(url, variant: variant, checkingOnly: checkingOnly, layerWeights: layerWeights)
+        }
         if let variant {
             throw WeightsError.invalidConfig(file: url.path, problem: "a single file has no precision variants "
                 + "(variant \(variant) applies to diffusers folders)")
         }
-        return try loadSingleFile(url, configFolder: configFolder, checkingOnly: checkingOnly)
+        return try loadSingleFile(url, configFolder: configFolder, checkingOnly: checkingOnly, layerWeights: layerWeights)
     }
 
-    static func loadFolder(_ folder: URL, variant: String?, checkingOnly: Bool) throws -> PipelineModels {
+    static func loadFolder(_ folder: URL, variant: String?, checkingOnly: Bool,
+                           layerWeights: ComputePrecision) throws -> PipelineModels {
         let index = folder.appendingPathComponent("model_index.json")
         guard FileManager.default.fileExists(atPath: index.path) else {
             throw WeightsError.notADiffusersFolder(path: folder.path, reason: "no model_index.json")
@@ -69,6 +76,7 @@ public struct PipelineModels: Sendable {
             let weights = try ComponentWeights.open(folder: folder.appendingPathComponent(component),
                                                     stem: stems[component, default: "model"], variant: variant)
             let reader = ParameterReader(componentFiles: weights.files, checkingOnly: checkingOnly)
+            reader.layerWeightPrecision = layerWeights
             opened.append((weights, reader))
             return reader
         }
@@ -78,12 +86,14 @@ public struct PipelineModels: Sendable {
 
     /// The models a diffusers config folder describes, with seeded random weights instead of checkpoint
     /// files: full-size models from their real configs (e.g. `bundledConfigFolder`) for benchmarks and
-    /// memory checks, with no weights on disk.
-    public static func randomWeights(configFolder folder: URL, seed: UInt64) throws -> PipelineModels {
+    /// memory checks, with no weights on disk. `layerWeights` as in `load`.
+    public static func randomWeights(configFolder folder: URL, seed: UInt64,
+                                     layerWeights: ComputePrecision = .fp32) throws -> PipelineModels {
         let modelIndex = try JSONValue(contentsOf: folder.appendingPathComponent("model_index.json"))
         var readers: [(component: String, reader: ParameterReader)] = []
         var models = try build(folder: folder, modelIndex: modelIndex) { component in
             readers.append((component, ParameterReader(randomWithSeed: seed)))
+            readers[readers.count - 1].reader.layerWeightPrecision = layerWeights
             return readers[readers.count - 1].reader
         }
         // The report counts each component's parameters (all made up, none read).
@@ -117,7 +127,8 @@ public struct PipelineModels: Sendable {
         return models
     }
 
-    static func loadSingleFile(_ url: URL, configFolder: URL?, checkingOnly: Bool) throws -> PipelineModels {
+    static func loadSingleFile(_ url: URL, configFolder: URL?, checkingOnly: Bool,
+                               layerWeights: ComputePrecision) throws -> PipelineModels {
         let file = try WeightFile.open(url)
         let keys = Set(file.tensorNames)
         let detected = CheckpointArchitecture.detect(singleFileKeys: keys)
@@ -134,7 +145,10 @@ public struct PipelineModels: Sendable {
         let architecture = configFolder == nil ? detected ?? .sd1 : CheckpointArchitecture(unet: unetConfig, textEncoder: textConfig)
         let levels = vaeConfig.blockOutChannels.count
         func reader(_ component: SingleFileKeyMap.Component) -> ParameterReader {
-            ParameterReader(singleFile: file, component: component, vaeLevels: levels, checkingOnly: checkingOnly)
+            let reader = ParameterReader(singleFile: file, component: component, vaeLevels: levels,
+                                         checkingOnly: checkingOnly)
+            reader.layerWeightPrecision = layerWeights
+            return reader
         }
         var readers: [(SingleFileKeyMap.Component, ParameterReader)] = [(.unet, reader(.unet)), (.vae, reader(.vae)),
                                                                           (.textEncoder, reader(.textEncoder))]

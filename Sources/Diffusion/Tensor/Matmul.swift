@@ -136,8 +136,8 @@ extension Tensor {
                          weightCache: cache)
         }
         let result = oneDNNProduct.map { product in residual.map { product + $0.detached() } ?? product }
-            ?? linearValues(input.detached(), weight: weight.detached(), bias: bias?.detached(),
-                            residual: residual?.detached())
+            ?? linearValues(input.detached(), weight: weightCache?.floatWeights(weight.detached()) ?? weight.detached(),
+                            bias: bias?.detached(), residual: residual?.detached())
         let operands = [input, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? [])
         guard operands.contains(where: \.requiresGradient) else { return result }
         // Saved: the weight for the input's gradient, the input only when the weight's gradient is wanted.
@@ -153,7 +153,7 @@ extension Tensor {
                     let product = weightCache.flatMap { cache in
                         oneDNNLinearInputGradient(rows, weight: weight, precision: precision, weightCache: cache)
                     }
-                    return (product ?? matmul(rows, weight)).reshaped(inputShape)
+                    return (product ?? matmul(rows, weightCache?.floatWeights(weight) ?? weight)).reshaped(inputShape)
                 },
                 savedInput.map { matmul(rows.transposed(), $0.reshaped([-1, inFeatures])) },
             ]

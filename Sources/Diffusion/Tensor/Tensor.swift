@@ -92,6 +92,12 @@ public struct Tensor: Sendable {
     public static func zeros(_ shape: [Int]) -> Tensor { full(shape, value: 0) }
     public static func ones(_ shape: [Int]) -> Tensor { full(shape, value: 1) }
 
+    /// Zeros of `shape` as a view of one element (every stride 0), for a tensor whose shape is all that is read:
+    /// what a checking reader hands out, and what a layer keeps whose weights live elsewhere.
+    static func placeholder(_ shape: [Int]) -> Tensor {
+        Tensor([0], shape: []).expanded(to: shape)
+    }
+
     // MARK: Reading
 
     public var rank: Int { shape.count }

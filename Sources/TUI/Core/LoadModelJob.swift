@@ -42,7 +42,8 @@ public struct LoadModelJob: CoreJob {
         let (path, membranes) = (self.path, self.membranes)
         let result = await onOwnThread {
             Result {
-                var models = try PipelineModels.load(from: URL(fileURLWithPath: path))
+                var models = try PipelineModels.load(from: URL(fileURLWithPath: path),
+                                                     layerWeights: ComputeEnvironment.precision)
                 let layout = MembraneLayout(unet: models.unet.configuration)
                 let files = try MembraneFile.read(membranes.map { URL(fileURLWithPath: $0.path) }, layout: layout)
                 if !files.isEmpty { models.unet = try models.unet.attaching(MembraneAdapters.adapters(for: files)) }

@@ -64,7 +64,7 @@ public struct TrainingJob: CoreJob {
            URL(fileURLWithPath: loaded.path).standardizedFileURL.resolvingSymlinksInPath() == wanted {
             return (loaded.models, true)
         }
-        return (try PipelineModels.load(from: wanted), false)
+        return (try PipelineModels.load(from: wanted, layerWeights: config.train.precision), false)
     }
 
     public func run(post: @escaping @Sendable (CoreEvent) -> Void) async {
