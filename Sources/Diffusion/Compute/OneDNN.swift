@@ -428,16 +428,24 @@ extension Tensor {
         guard source.elementCount > 0, weight.elementCount > 0, key.output[2] > 0, key.output[3] > 0,
               let engine = OneDNNEngine.shared, let convolution = OneDNNConvolution.cached(key) else { return nil }
         let x = source.contiguous(), b = bias?.contiguous()
-        let w = convolution.weightsArePlain ? weightCache.floatWeights(weight).contiguous() : nil
-        let reordered = convolution.weightsArePlain ? nil
-            : weightCache.weights(weight, plain: convolution.plainWeights, layout: convolution.weights, engine: engine)
+        // The weights as oneDNN reads them: the fp32 values where it chose their plain layout, else the layer's copy
+        // in its own (and the object that keeps that memory alive).
+        let weights: (address: UnsafeMutableRawPointer, owner: AnyObject)
+        if convolution.weightsArePlain {
+            let dense = weightCache.floatWeights(weight).contiguous()
+            weights = (UnsafeMutableRawPointer(mutating: dense.elements), dense.storage)
+        } else {
+            let copy = weightCache.weights(weight, plain: convolution.plainWeights, layout: convolution.weights,
+                                           engine: engine)
+            weights = (copy.address, copy)
+        }
         let result = Tensor(uninitializedShape: key.inputGradient ? key.input : key.output)
         let scratchpad = AlignedBuffer(byteCount: convolution.scratchpadBytes)
         let blockedSource = convolution.sourceReorder.map { AlignedBuffer(byteCount: OneDNN.bytes(of: $0.destination)) }
         let blockedDestination = convolution.destinationReorder.map {
             AlignedBuffer(byteCount: OneDNN.bytes(of: $0.source))
         }
-        withExtendedLifetime((x.storage, w?.storage, b?.storage, reordered, scratchpad, blockedSource,
+        withExtendedLifetime((x.storage, weights.owner, b?.storage, scratchpad, blockedSource,
                               blockedDestination)) {
             OneDNN.applyThreadCount(convolution.threads)
             let plainSource = UnsafeMutableRawPointer(mutating: x.elements)
@@ -447,8 +455,7 @@ extension Tensor {
             }
             var arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
                 (convolution.sourceArgument, convolution.source, blockedSource?.address ?? plainSource),
-                (spm_dnnl_arg_weights, convolution.weights,
-                 reordered?.address ?? UnsafeMutableRawPointer(mutating: w!.elements)),
+                (spm_dnnl_arg_weights, convolution.weights, weights.address),
                 (convolution.destinationArgument, convolution.destination,
                  blockedDestination?.address ?? plainDestination),
                 (spm_dnnl_arg_scratchpad, convolution.scratchpad, scratchpad.address),
@@ -626,18 +633,24 @@ extension Tensor {
         guard key.rows > 0, key.inner > 0, key.columns > 0, let engine = OneDNNEngine.shared,
               let matmul = OneDNNMatmul.cached(key) else { return nil }
         let x = source.contiguous(), b = bias?.contiguous()
-        let w = key.precision == .bf16 ? nil : weightCache.floatWeights(weight).contiguous()
-        // At bf16 both of a layer's products read one bf16 copy of its [out, in] weight, as they read the fp32 one.
-        let converted = key.precision == .bf16
-            ? weightCache.weights(weight, plain: OneDNN.plainDescription(weight.shape, dnnl_ab),
-                                  layout: OneDNN.plainDescription(weight.shape, dnnl_ab, dnnl_bf16), engine: engine)
-            : nil
+        // At bf16 both of a layer's products read one bf16 copy of its [out, in] weight, as they read the fp32 one
+        // (and the object that keeps that memory alive).
+        let weights: (address: UnsafeRawPointer, owner: AnyObject)
+        if key.precision == .bf16 {
+            let copy = weightCache.weights(weight, plain: OneDNN.plainDescription(weight.shape, dnnl_ab),
+                                           layout: OneDNN.plainDescription(weight.shape, dnnl_ab, dnnl_bf16),
+                                           engine: engine)
+            weights = (UnsafeRawPointer(copy.address), copy)
+        } else {
+            let dense = weightCache.floatWeights(weight).contiguous()
+            weights = (UnsafeRawPointer(dense.elements), dense.storage)
+        }
         let rounded = key.precision == .bf16 ? BFloat16Buffer(count: key.rows * key.inner) : nil
         let result = Tensor(uninitializedShape: Array(source.shape.dropLast()) + [key.columns])
-        withExtendedLifetime((x.storage, w?.storage, b?.storage, converted, rounded)) {
+        withExtendedLifetime((x.storage, weights.owner, b?.storage, rounded)) {
             rounded?.convert(x.elements, rows: key.rows, length: key.inner, leading: key.inner)
             matmul.run(source: rounded.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(x.elements),
-                       weights: converted.map { UnsafeRawPointer($0.address) } ?? UnsafeRawPointer(w!.elements),
+                       weights: weights.address,
                        bias: b?.elements, destination: result.mutableElements, engine: engine)
         }
         return result
