@@ -3,7 +3,10 @@
 the bundled real config), so BENCHMARKS.md can give ratios measured in one window.
 
 Usage: python3 tools/bench_torch_unet.py [sd15|sd21|sdxl] [latent] [batch] [threads] [repeats] [fp32|bf16]
+                                         [forward|backward]
        → JSON on stdout. bf16: weights and inputs in bfloat16, as PyTorch runs `unet.to(torch.bfloat16)`.
+       backward: forward and the gradient of Σ seed ⊙ output with respect to the sample and the text context,
+       weights frozen — the gradients membrane training needs past its adapters (`spm-bench unet --backward`).
 """
 import json
 import resource
@@ -15,8 +18,8 @@ from diffusers import UNet2DConditionModel
 
 
 def main():
-    model, latent, batch, threads, repeats, precision = \
-        (sys.argv[1:] + ["sd15", "64", "1", "2", "2", "fp32"][len(sys.argv) - 1:])[:6]
+    model, latent, batch, threads, repeats, precision, passes = \
+        (sys.argv[1:] + ["sd15", "64", "1", "2", "2", "fp32", "forward"][len(sys.argv) - 1:])[:7]
     latent, batch, threads, repeats = int(latent), int(batch), int(threads), int(repeats)
     torch.set_num_threads(threads)
     config = json.load(open(f"Sources/Diffusion/Resources/ModelConfigs/{model}/unet/config.json"))
@@ -32,13 +35,23 @@ def main():
         kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(batch, 1280).to(dtype),
                                        "time_ids": torch.tensor([[1024.0, 1024, 0, 0, 1024, 1024]] * batch).to(dtype)}
     times = []
-    with torch.no_grad():
+    if passes == "backward":
+        unet.requires_grad_(False)
+        sample.requires_grad_(True)
+        context.requires_grad_(True)
+        seed = torch.randn(batch, 4, latent, latent).to(dtype)
         for _ in range(repeats + 1):
             start = time.perf_counter()
-            unet(sample, torch.tensor([500.0] * batch), context, **kwargs)
+            (unet(sample, torch.tensor([500.0] * batch), context, **kwargs).sample * seed).sum().backward()
             times.append(time.perf_counter() - start)
+    else:
+        with torch.no_grad():
+            for _ in range(repeats + 1):
+                start = time.perf_counter()
+                unet(sample, torch.tensor([500.0] * batch), context, **kwargs)
+                times.append(time.perf_counter() - start)
     times = sorted(times[1:])
-    print(json.dumps({"benchmark": f"pytorch unet forward {precision}", "torch": torch.__version__, "model": model,
+    print(json.dumps({"benchmark": f"pytorch unet {passes} {precision}", "torch": torch.__version__, "model": model,
                       "latent": [batch, 4, latent, latent], "threads": threads,
                       "medianSeconds": times[len(times) // 2],
                       "peakRSSGiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}, indent=2))

@@ -5,6 +5,6 @@ struct BenchmarkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spm-bench",
         abstract: "Measure the engine's speed and memory (see benchmarks/ and BENCHMARKS.md).",
-        subcommands: [GemmBenchmark.self, ConvBenchmark.self, OpsBenchmark.self, UNetBenchmark.self, MergeBenchmark.self, TrainBenchmark.self]
+        subcommands: [GemmBenchmark.self, ConvBenchmark.self, OpsBenchmark.self, UNetBenchmark.self, GenerateBenchmark.self, MergeBenchmark.self, TrainBenchmark.self]
     )
 }
