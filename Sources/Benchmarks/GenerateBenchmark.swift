@@ -45,7 +45,7 @@ struct GenerateBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        guard let architecture = CheckpointArchitecture.allCases.first(where: { $0.bundledConfigName == model }) else {
+        guard let architecture = bundledArchitecture(model) else {
             throw ValidationError("--model \(model): expected sd15, sd21 or sdxl")
         }
         ComputeEnvironment.setThreadCount(threads)
@@ -68,11 +68,7 @@ struct GenerateBenchmark: ParsableCommand {
         if let failure { throw failure }
         try printJSON(Report(benchmark: "text to image \(chosen.rawValue)", model: model, resolution: resolution,
                              steps: steps, guidance: guidance, threads: threads, precision: chosen.rawValue,
-                             loadSeconds: seconds(load), medianSeconds: milliseconds / 1e3,
+                             loadSeconds: load.seconds, medianSeconds: milliseconds / 1e3,
                              peakRSSGiB: peakResidentGiB()))
-    }
-
-    private func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 }

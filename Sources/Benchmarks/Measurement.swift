@@ -5,11 +5,18 @@ import Foundation
 func medianMilliseconds(repeats: Int, _ body: () -> Void) -> Double {
     body()
     let clock = ContinuousClock()
-    let times = (0..<max(repeats, 1)).map { _ in
-        let elapsed = clock.measure(body)
-        return Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15
-    }.sorted()
+    let times = (0..<max(repeats, 1)).map { _ in clock.measure(body).seconds * 1e3 }.sorted()
     return times[times.count / 2]
+}
+
+extension Duration {
+    /// This duration in seconds, for reports.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+/// The architecture whose bundled configs a `--model` name (sd15, sd21, sdxl) names; nil for any other name.
+func bundledArchitecture(_ model: String) -> CheckpointArchitecture? {
+    CheckpointArchitecture.allCases.first { $0.bundledConfigName == model }
 }
 
 /// Prints `report` as pretty, key-sorted JSON on standard output.

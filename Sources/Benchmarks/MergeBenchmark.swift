@@ -38,9 +38,6 @@ struct MergeBenchmark: ParsableCommand {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let clock = ContinuousClock()
-        func seconds(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-        }
         var state: UInt64 = 1
         func draw(_ count: Int) -> [Float] {
             (0..<count).map { _ in
@@ -72,9 +69,9 @@ struct MergeBenchmark: ParsableCommand {
         let write = try clock.measure { try merged?.write(to: output, layout: layout) }
         let size = (try FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         try printJSON(Report(family: family, membranes: count, layers: layout.modules.count,
-                             writeInputsSeconds: seconds(writeInputs), readSeconds: seconds(read),
-                             mergeSeconds: seconds(merge), writeSeconds: seconds(write),
-                             totalSeconds: seconds(read) + seconds(merge) + seconds(write),
+                             writeInputsSeconds: writeInputs.seconds, readSeconds: read.seconds,
+                             mergeSeconds: merge.seconds, writeSeconds: write.seconds,
+                             totalSeconds: read.seconds + merge.seconds + write.seconds,
                              outputMiB: Double(size) / 1_048_576, peakRSSGiB: peakResidentGiB()))
     }
 }

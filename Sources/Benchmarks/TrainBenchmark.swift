@@ -53,7 +53,7 @@ struct TrainBenchmark: ParsableCommand {
     func run() throws {
         ComputeEnvironment.setThreadCount(threads)
         ComputeEnvironment.setPrecision(precision)
-        let folder = try CheckpointArchitecture.allCases.first { $0.bundledConfigName == model }
+        let folder = try bundledArchitecture(model)
             .map { try PipelineModels.bundledConfigFolder($0) } ?? URL(fileURLWithPath: model)
         let models = try PipelineModels.randomWeights(configFolder: folder, seed: 1, layerWeights: precision)
         let family: ModelFamily = models.architecture == .sdxl ? .sdxl : models.architecture == .sd2 ? .sd2 : .sd1
@@ -84,7 +84,7 @@ struct TrainBenchmark: ParsableCommand {
             var result: MembraneTrainer.StepResult?
             let elapsed = try clock.measure { result = try trainer.step() }
             guard let result else { continue }
-            seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            seconds.append(elapsed.seconds)
             // The guided denoising steps run (2 samples each), the frozen call (positive, neutral, anchors), the
             // membrane call (target, anchors).
             let anchors = config.concepts[0].anchorsPerStep

@@ -55,7 +55,7 @@ struct UNetBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        guard let architecture = CheckpointArchitecture.allCases.first(where: { $0.bundledConfigName == model }) else {
+        guard let architecture = bundledArchitecture(model) else {
             throw ValidationError("--model \(model): expected sd15, sd21 or sdxl")
         }
         ComputeEnvironment.setThreadCount(threads)
@@ -107,7 +107,7 @@ struct UNetBenchmark: ParsableCommand {
                              model: model, latent: [batch, 4, latent, latent], parameters: parameters.parameterCount, adaptedLayers: adaptedLayers,
                              threads: threads, backend: ComputeEnvironment.backend.rawValue,
                              precision: precisionName, blasCore: ComputeEnvironment.blasCoreName,
-                             loadSeconds: Double(load.components.seconds) + Double(load.components.attoseconds) * 1e-18,
+                             loadSeconds: load.seconds,
                              medianSeconds: seconds, peakRSSGiB: peakResidentGiB()))
     }
 }
