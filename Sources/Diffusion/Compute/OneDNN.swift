@@ -351,6 +351,10 @@ public final class OneDNNWeightCache: @unchecked Sendable {
     /// Whether this cache holds its layer's only copy of the weights (in bf16).
     var holdsWeights: Bool { kept != nil }
 
+    /// The precision its layer runs at when `requested` is asked for: bf16 always when the cache holds the only
+    /// weights, which are bf16.
+    func precision(_ requested: ComputePrecision) -> ComputePrecision { kept == nil ? requested : .bf16 }
+
     /// The layer's weights as fp32 values, for the paths oneDNN does not run: `weight` itself, or, when this
     /// cache holds the weights, their bf16 values widened into a new tensor.
     func floatWeights(_ weight: Tensor) -> Tensor {

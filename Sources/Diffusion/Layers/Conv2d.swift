@@ -44,7 +44,7 @@ public struct Conv2d: Sendable {
                                adding residual: Tensor? = nil) -> Tensor {
         Tensor.conv2d(input, weight: storedWeight, bias: bias, stride: SpatialPair(stride, stride),
                       padding: SpatialPair(padding, padding), backend: backend,
-                      precision: oneDNNWeights.holdsWeights ? .bf16 : precision,
+                      precision: oneDNNWeights.precision(precision),
                       oneDNNWeights: oneDNNWeights, adding: residual)
     }
 }

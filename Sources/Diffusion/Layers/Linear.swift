@@ -30,7 +30,8 @@ public struct Linear: Sendable {
     /// fp32; `residual` (broadcastable to the output) is added in the layer's GEMM.
     public func callAsFunction(_ input: Tensor, gates: Tensor? = nil, adding residual: Tensor? = nil) -> Tensor {
         let base = Tensor.linear(input, weight: storedWeight, bias: bias, adding: residual,
-                                 backend: ComputeEnvironment.backend, precision: oneDNNWeights.holdsWeights ? .bf16 : ComputeEnvironment.precision,
+                                 backend: ComputeEnvironment.backend,
+                                 precision: oneDNNWeights.precision(ComputeEnvironment.precision),
                                  oneDNNWeights: oneDNNWeights)
         guard let adapter, let gates else { return base }
         return adapter.adding(to: base, tokens: input, gates: gates)

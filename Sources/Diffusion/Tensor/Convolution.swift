@@ -79,8 +79,8 @@ extension Tensor {
             } : nil
             var gradients: [Tensor?] = [
                 needsInput ? oneDNNInputGradient ?? convolutionInputGradient(
-                    g, weight: oneDNN?.weights.floatWeights(savedWeight) ?? savedWeight, inputShape: inputShape, geometry: geometry, groups: groups,
-                    columnBudget: columnBudget) : nil,
+                    g, weight: oneDNN?.weights.floatWeights(savedWeight) ?? savedWeight, inputShape: inputShape,
+                    geometry: geometry, groups: groups, columnBudget: columnBudget) : nil,
                 savedInput.map { convolutionWeightGradient(g, input: $0, weightShape: savedWeight.shape,
                                                            geometry: geometry, groups: groups, columnBudget: columnBudget) },
             ]
