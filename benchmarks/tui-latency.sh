@@ -8,14 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 presses="${1:-100}"
-binary="${SPM_WORKBENCH:-}"
-if [[ -z "$binary" ]]; then
-    flags=(-c release -Xswiftc -enable-testing)
-    swift build "${flags[@]}" --product spm-workbench >&2
-    binary="$(swift build "${flags[@]}" --show-bin-path)/spm-workbench"
-fi
-work="$(mktemp -d)"
 socket="tui-latency-$$"
+source benchmarks/workbench-tmux.sh
+work="$(mktemp -d)"
 cleanup() { tmux -L "$socket" kill-server 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 cat > "$work/bench.yaml" <<YAML
@@ -35,15 +30,6 @@ save:
   output: $work/out
   every: 1000000
 YAML
-t() { tmux -u -L "$socket" -f /dev/null "$@"; }
-screen() { t capture-pane -p -t bench; }
-# Waits (up to $2 s) until the screen contains $1.
-wait_for() {
-    local deadline=$(( EPOCHSECONDS + ${2:-30} ))
-    until [[ "$(screen)" == *"$1"* ]]; do
-        (( EPOCHSECONDS < deadline )) || { echo "timed out waiting for '$1'" >&2; screen >&2; exit 1; }
-    done
-}
 t new-session -d -x 120 -y 40 -s bench \
     "env LANG=C.UTF-8 LC_ALL=C.UTF-8 '$binary' --images symbols --config '$work/bench.yaml'"
 # Median, p95 and max (µs in, ms out) of the numbers on stdin.

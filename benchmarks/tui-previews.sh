@@ -11,25 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count="${1:-10}"
 shift || true
-binary="${SPM_WORKBENCH:-}"
-if [[ -z "$binary" ]]; then
-    flags=(-c release -Xswiftc -enable-testing)
-    swift build "${flags[@]}" --product spm-workbench >&2
-    binary="$(swift build "${flags[@]}" --show-bin-path)/spm-workbench"
-fi
-socket="tui-previews-$$"
+socket="tui-previews-$$" poll_pause=0.02
+source benchmarks/workbench-tmux.sh
 cleanup() { tmux -L "$socket" kill-server 2>/dev/null || true; }
 trap cleanup EXIT
-t() { tmux -u -L "$socket" -f /dev/null "$@"; }
-screen() { t capture-pane -p -t bench; }
-# Waits (up to $2 s) until the screen contains $1.
-wait_for() {
-    local deadline=$(( EPOCHSECONDS + ${2:-30} ))
-    until [[ "$(screen)" == *"$1"* ]]; do
-        (( EPOCHSECONDS < deadline )) || { echo "timed out waiting for '$1'" >&2; screen >&2; exit 1; }
-        sleep 0.02
-    done
-}
 t new-session -d -x 160 -y 50 -s bench "env LANG=C.UTF-8 LC_ALL=C.UTF-8 '$binary' --images symbols $*"
 t send-keys -t bench 3
 wait_for "ready: press g" 60
