@@ -9,9 +9,9 @@ extension ComputePrecision: ExpressibleByArgument {}
 struct UNetBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unet",
-        abstract: "Time one UNet forward (or forward+backward) of SD1.5, SD2.1 or SDXL (random weights from the real config) (JSON).")
+        abstract: "Time one UNet forward (or forward+backward) of SD1.5, SD2.1, SDXL or any config folder (random weights) (JSON).")
 
-    @Option(help: "sd15, sd21 or sdxl (the bundled configs).")
+    @Option(help: "sd15, sd21 or sdxl (the bundled configs), or a diffusers config folder.")
     var model = "sd15"
 
     @Option(help: "Latent height and width (64 = 512 px for SD1.5; 128 = 1024 px for SDXL).")
@@ -55,9 +55,6 @@ struct UNetBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        guard let architecture = bundledArchitecture(model) else {
-            throw ValidationError("--model \(model): expected sd15, sd21 or sdxl")
-        }
         ComputeEnvironment.setThreadCount(threads)
         if let backend {
             guard let chosen = ComputeBackend(rawValue: backend) else {
@@ -67,7 +64,8 @@ struct UNetBenchmark: ParsableCommand {
         }
         if let precision { ComputeEnvironment.setPrecision(precision) }
         let precisionName = ComputeEnvironment.precision.rawValue
-        let folder = try PipelineModels.bundledConfigFolder(architecture)
+        let folder = try bundledArchitecture(model)
+            .map { try PipelineModels.bundledConfigFolder($0) } ?? URL(fileURLWithPath: model)
         let configuration = try UNetConfiguration.load(from: folder.appendingPathComponent("unet/config.json"))
         let clock = ContinuousClock()
         var unet: UNet2DConditionModel?

@@ -18,6 +18,21 @@ public enum ComputeEnvironment {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
+    /// `parts` transformed side by side, the threads shared out among them (each part's ops then run on
+    /// `threadCount / parts.count` threads), results in order; one after another, with every thread, when there
+    /// are fewer threads than parts. For models whose layers are too small for two threads to share one op (the
+    /// tiny models' 32–64 channels: a second thread costs more in waking and waiting than it computes), where
+    /// independent pieces of work, one per thread, use the cores instead. The thread count is process-wide:
+    /// while the parts run, all other work in the process sees the shared-out count too.
+    public static func sharingThreads<Part: Sendable, Result: Sendable>(
+        among parts: [Part], _ transform: @Sendable (Part) throws -> Result) throws -> [Result] {
+        let threads = threadCount
+        guard parts.count > 1, threads >= parts.count else { return try parts.map(transform) }
+        setThreadCount(threads / parts.count)
+        defer { setThreadCount(threads) }
+        return try parts.concurrentMap(transform)
+    }
+
     /// Settings the runtime libraries read only when they load, so they can be changed only by re-executing:
     ///
     /// - Debian's OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its Prescott kernels, 5–6×

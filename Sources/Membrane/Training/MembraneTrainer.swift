@@ -130,16 +130,17 @@ public struct MembraneTrainer: Sendable {
                 state.trajectory = trajectory
             }
         }
-        let objective = try objective(drawsOf: stepIndex, weights: state.weights, trajectory: state.trajectory)
+        let objective = try objective(drawsOf: stepIndex, weights: state.weights, trajectory: state.trajectory,
+                                      computingGradients: true)
         if let found = objective.adversarialTokens { state.adversarialTokens[found.entry] = found.values }
-        var gradients = objective.loss.gradients(withRespectTo: objective.leaves).map { $0.toArray() }
+        var gradients = objective.gradients
         let gradientNorm = clipGradientNorm(&gradients, maximum: config.train.gradClip.map { Float($0) } ?? .infinity)
         let learningRate = learningRates.rate(at: stepIndex)
         var parameters = state.weights.parameters
         state.optimizer.update(&parameters, gradients: gradients, learningRate: learningRate)
         state.weights.parameters = parameters
         state.step += 1
-        return StepResult(step: state.step, loss: objective.loss.scalarValue, eraseLoss: objective.eraseLoss,
+        return StepResult(step: state.step, loss: objective.loss, eraseLoss: objective.eraseLoss,
                           anchorLoss: objective.anchorLoss, learningRate: learningRate, gradientNorm: gradientNorm,
                           denoisedSteps: objective.denoisedSteps,
                           trajectorySteps: state.trajectory == nil ? objective.denoisedSteps : trajectorySteps,
@@ -150,14 +151,15 @@ public struct MembraneTrainer: Sendable {
     /// membrane, without updating anything: for measuring progress on fixed draws (always with the step's own,
     /// freshly denoised latents).
     public func evaluate(drawsOf stepIndex: Int) throws -> (loss: Float, eraseLoss: Float, anchorLoss: Float) {
-        let objective = try objective(drawsOf: stepIndex, weights: state.weights, trajectory: nil)
-        return (objective.loss.scalarValue, objective.eraseLoss, objective.anchorLoss)
+        let objective = try objective(drawsOf: stepIndex, weights: state.weights, trajectory: nil,
+                                      computingGradients: false)
+        return (objective.loss, objective.eraseLoss, objective.anchorLoss)
     }
 
     struct Objective {
-        /// erase + λ·anchor, recorded for gradients with respect to `leaves` (the membrane's factors).
-        let loss: Tensor
-        let leaves: [Tensor]
+        /// erase + λ·anchor, and its gradients with respect to the membrane's factors (none when not asked for).
+        let loss: Float
+        let gradients: [[Float]]
         let eraseLoss: Float, anchorLoss: Float
         let denoisedSteps: Int, size: Int
         /// The learned tokens robust training's search ended at, for the next step of the same concept entry.
@@ -200,14 +202,15 @@ public struct MembraneTrainer: Sendable {
         let prompts = concepts[group.entryIndex]
         let membraneOn = try models.unet.attaching(state.weights.adapters(trainable: false).adapters)
         let start = initialLatents(group)
-        let kept = partialDenoise(start, keeping: depths, unet: membraneOn,
+        let kept = try partialDenoise(start, keeping: depths, unet: membraneOn,
                                   unconditional: prompts.unconditional, target: prompts.target, size: group.size)
         return SharedTrajectory(firstStep: firstStep, latents: kept.mapValues { $0.toArray() }, shape: start.shape)
     }
 
     /// Steps 1–5 of the method for the draws of step `stepIndex`; with a `trajectory`, its group's concept,
     /// size and x_k replace the step's own (k and the anchors stay the step's).
-    func objective(drawsOf stepIndex: Int, weights: MembraneWeights, trajectory: SharedTrajectory?) throws -> Objective {
+    func objective(drawsOf stepIndex: Int, weights: MembraneWeights, trajectory: SharedTrajectory?,
+                   computingGradients: Bool) throws -> Objective {
         var own = draws(of: stepIndex)
         let shared = trajectory.map { draws(of: $0.firstStep) } ?? own
         let entry = config.concepts[shared.entryIndex], prompts = concepts[shared.entryIndex]
@@ -231,89 +234,168 @@ public struct MembraneTrainer: Sendable {
             }
             latents = Tensor(values, shape: trajectory.shape)
         } else {
-            latents = partialDenoise(initialLatents(own), keeping: [k], unet: membraneOn,
+            latents = try partialDenoise(initialLatents(own), keeping: [k], unet: membraneOn,
                                      unconditional: prompts.unconditional, target: prompts.target, size: size)[k]!
         }
         let timestep = Float(denoising.timesteps[k])
 
-        // Frozen model, no gradient: ε_p, ε_n and the anchors' ε_a in one call.
-        let frozen = predict(models.unet, latents: latents, timestep: timestep,
-                             prompts: [prompts.positive, prompts.neutral] + anchors, size: size, gates: nil)
-        let positive = frozen.narrowed(axis: 0, start: 0, length: batch)
-        let neutral = frozen.narrowed(axis: 0, start: batch, length: batch)
-        let eraseTarget = neutral - (positive - neutral) * Float(entry.eraseGuidance)
-
-        // Robust training: the conditioning that brings ε_p back past the membrane as it is now — learned tokens
-        // before the target prompt (starting as vocabulary tokens drawn for the step), or the whole conditioning.
-        var erased = [prompts.target]
-        var adversarialTokens: (entry: Int, values: [Float])?
-        let adversarialGate = Float(config.train.adversarialGate)
-        if config.train.adversarialSteps > 0 {
-            let search = ConditioningSearch(iterations: config.train.adversarialSteps,
-                                            learningRate: Float(config.train.adversarialLearningRate))
-            func gap(_ conditioning: PromptConditioning) -> Tensor {
-                let recovered = predict(membraneOn, latents: latents, timestep: timestep, prompts: [conditioning],
-                                        size: size, gates: [adversarialGate])
-                let difference = recovered - positive
-                return (difference * difference).mean()
-            }
-            let count = config.train.adversarialTokens
-            if count > 0 {
-                let encoder = models.textEncoder.configuration
-                let start: Tensor
-                if let carried = state.adversarialTokens[shared.entryIndex] {
-                    guard carried.count == count * encoder.hiddenSize else {
-                        throw TrainingError.checkpointMismatch(
-                            "its adversarial tokens have \(carried.count) values, expected \(count) × \(encoder.hiddenSize)")
-                    }
-                    start = Tensor(carried, shape: [count, encoder.hiddenSize])
-                } else {
-                    start = models.textEncoder.vocabularyVectors(count: count) { own.random.next() }
+        // Robust training's learned tokens start where the entry's last search stopped, or as vocabulary tokens
+        // drawn after the anchors.
+        var start: Tensor?
+        if config.train.adversarialSteps > 0 && config.train.adversarialTokens > 0 {
+            let count = config.train.adversarialTokens, width = models.textEncoder.configuration.hiddenSize
+            if let carried = state.adversarialTokens[shared.entryIndex] {
+                guard carried.count == count * width else {
+                    throw TrainingError.checkpointMismatch(
+                        "its adversarial tokens have \(carried.count) values, expected \(count) × \(width)")
                 }
-                func conditioning(_ tokens: Tensor) -> PromptConditioning {
-                    models.encode(prompt: entry.target, prefixedWith: tokens, clipSkip: clipSkip)
-                }
-                let tokens = search.run(from: start) { gap(conditioning($0)) }
-                adversarialTokens = (shared.entryIndex, tokens.toArray())
-                erased.append(PromptConditioning(context: conditioning(tokens).context.detached(), pooled: nil))
+                start = Tensor(carried, shape: [count, width])
             } else {
-                let found = search.run(from: prompts.target.context) {
-                    gap(PromptConditioning(context: $0, pooled: prompts.target.pooled))
-                }
-                erased.append(PromptConditioning(context: found, pooled: prompts.target.pooled))
+                start = models.textEncoder.vocabularyVectors(count: count) { own.random.next() }
             }
         }
 
-        // Membrane on, with gradients: ε′ for the erased conditionings and the anchors in one call.
-        let (adapters, leaves) = weights.adapters(trainable: true)
-        var trained = try models.unet.attaching(adapters)
-        trained.checkpointsActivations = config.train.checkpointActivations
-        let adapted = predict(trained, latents: latents, timestep: timestep, prompts: erased + anchors, size: size,
-                              gates: [1] + Array(repeating: adversarialGate, count: erased.count - 1)
-                                  + Array(repeating: 1, count: anchors.count))
-        let erasedCount = erased.count * batch
-        let eraseDifference = adapted.narrowed(axis: 0, start: 0, length: erasedCount)
-            - Tensor.concat(Array(repeating: eraseTarget, count: erased.count), axis: 0)
-        let eraseLoss = (eraseDifference * eraseDifference).mean()
-        var loss = eraseLoss
-        var anchorLoss: Float = 0
-        if !anchors.isEmpty {
-            let count = anchors.count * batch
-            let difference = adapted.narrowed(axis: 0, start: erasedCount, length: count)
-                - frozen.narrowed(axis: 0, start: 2 * batch, length: count)
-            let anchorTerm = (difference * difference).mean()
-            anchorLoss = anchorTerm.scalarValue
-            loss = loss + anchorTerm * Float(entry.anchorWeight)
+        let searchStart = start
+        let (adapters, leaves) = weights.adapters(trainable: computingGradients)
+        var membraneTrained = try models.unet.attaching(adapters)
+        membraneTrained.checkpointsActivations = config.train.checkpointActivations
+        let trained = membraneTrained
+        // The anchor term is a mean over every anchor sample's elements, whichever group computed it.
+        let anchorElements = Float(max(1, anchors.count * latents.elementCount))
+        let groups = sampleGroups(anchors: anchors.count)
+        let terms = try ComputeEnvironment.sharingThreads(among: groups) { group -> GroupTerms in
+            let groupAnchors = Array(anchors[group.anchors])
+            // Frozen model, no gradient: ε_p and ε_n (in the erasing group) and the group's anchors' ε_a, in one call.
+            let frozen = predict(models.unet, latents: latents, timestep: timestep,
+                                 prompts: (group.erases ? [prompts.positive, prompts.neutral] : []) + groupAnchors,
+                                 size: size, gates: nil)
+            var erased: [PromptConditioning] = []
+            var gates: [Float] = []
+            var eraseTarget: Tensor?
+            var adversarialTokens: (entry: Int, values: [Float])?
+            if group.erases {
+                let positive = frozen.narrowed(axis: 0, start: 0, length: batch)
+                let neutral = frozen.narrowed(axis: 0, start: batch, length: batch)
+                eraseTarget = neutral - (positive - neutral) * Float(entry.eraseGuidance)
+                erased = [prompts.target]
+                gates = [1]
+                if let found = adversarialConditioning(
+                    for: entry, prompts: prompts, membraneOn: membraneOn, latents: latents, timestep: timestep,
+                    size: size, positive: positive, start: searchStart) {
+                    erased.append(found.conditioning)
+                    gates.append(Float(config.train.adversarialGate))
+                    adversarialTokens = found.tokens.map { (shared.entryIndex, $0) }
+                }
+            }
+            // Membrane on, with gradients: ε′ for the erased conditionings and the group's anchors in one call.
+            let adapted = predict(trained, latents: latents, timestep: timestep, prompts: erased + groupAnchors,
+                                  size: size, gates: gates + Array(repeating: 1, count: groupAnchors.count))
+            let erasedCount = erased.count * batch
+            var loss = Tensor.zeros([])
+            var eraseLoss: Float = 0
+            if let eraseTarget {
+                let difference = adapted.narrowed(axis: 0, start: 0, length: erasedCount)
+                    - Tensor.concat(Array(repeating: eraseTarget, count: erased.count), axis: 0)
+                let term = (difference * difference).mean()
+                eraseLoss = term.scalarValue
+                loss = term
+            }
+            var anchorSquares: Float = 0
+            if !groupAnchors.isEmpty {
+                let count = groupAnchors.count * batch
+                let difference = adapted.narrowed(axis: 0, start: erasedCount, length: count)
+                    - frozen.narrowed(axis: 0, start: frozen.shape[0] - count, length: count)
+                let squares = (difference * difference).sum()
+                anchorSquares = squares.scalarValue
+                loss = loss + squares * (Float(entry.anchorWeight) / anchorElements)
+            }
+            return GroupTerms(
+                loss: loss.scalarValue, eraseLoss: eraseLoss, anchorSquares: anchorSquares,
+                gradients: computingGradients ? loss.gradients(withRespectTo: leaves).map { $0.toArray() } : [],
+                adversarialTokens: adversarialTokens)
         }
-        return Objective(loss: loss, leaves: leaves, eraseLoss: eraseLoss.scalarValue, anchorLoss: anchorLoss,
-                         denoisedSteps: k, size: size, adversarialTokens: adversarialTokens)
+        // Gradients add up group by group, in group order (the same bits whether the groups ran side by side).
+        var gradients = terms[0].gradients
+        for group in terms.dropFirst() {
+            for index in gradients.indices {
+                gradients[index] = zip(gradients[index], group.gradients[index]).map(+)
+            }
+        }
+        return Objective(loss: terms.map(\.loss).reduce(0, +), gradients: gradients,
+                         eraseLoss: terms[0].eraseLoss,
+                         anchorLoss: terms.map(\.anchorSquares).reduce(0, +) / anchorElements,
+                         denoisedSteps: k, size: size, adversarialTokens: terms[0].adversarialTokens)
+    }
+
+    /// The samples of a step that one thread computes together: the erasing group holds ε_p, ε_n and the
+    /// erased conditionings, and the first of the anchors; the other group the rest of the anchors.
+    struct SampleGroup: Sendable {
+        let anchors: Range<Int>
+        let erases: Bool
+    }
+
+    /// What one group contributes: its part of the loss (the erase term, and its anchors' share of the anchor
+    /// term), that part's gradients, and its anchors' summed squared differences.
+    struct GroupTerms: Sendable {
+        let loss: Float, eraseLoss: Float, anchorSquares: Float
+        let gradients: [[Float]]
+        let adversarialTokens: (entry: Int, values: [Float])?
+    }
+
+    /// The step's sample groups for `anchors` anchors. A model whose layers are narrow (first block under
+    /// 128 channels, `hasNarrowLayers`: the testbed and the tiny models) computes a step as two groups, side by
+    /// side on one thread each when there are two (`ComputeEnvironment.sharingThreads`): its single ops are too
+    /// small for two threads to share. The split depends on the model only, so a run's numbers do not depend on
+    /// the thread count. Robust training keeps one group (its search needs ε_p first and outweighs the rest).
+    /// The erasing group gets ⌊(4S − 5)/8⌋ of the S anchors: a sample with gradients costs about three frozen
+    /// ones, so that balances 2 + a frozen and 1 + a trained samples against S − a of each.
+    func sampleGroups(anchors: Int) -> [SampleGroup] {
+        guard hasNarrowLayers && config.train.adversarialSteps == 0 && anchors > 0 else {
+            return [SampleGroup(anchors: 0..<anchors, erases: true)]
+        }
+        let withErasing = max(0, (4 * anchors - 5) / 8)
+        return [SampleGroup(anchors: 0..<withErasing, erases: true),
+                SampleGroup(anchors: withErasing..<anchors, erases: false)]
+    }
+
+    /// Whether the model's first block is under 128 channels wide: its steps then run as two sample groups, and
+    /// the guided pairs of its partial denoise as two calls (see `sampleGroups`).
+    var hasNarrowLayers: Bool { (models.unet.configuration.downLevels.first?.outChannels ?? 0) < 128 }
+
+    /// Robust training's conditioning for the step (nil without `adversarial_steps`): the one that brings ε_p back
+    /// past the membrane as it is now — learned tokens before the target prompt from `start`, or the whole
+    /// conditioning — with the tokens found, to carry to the entry's next step.
+    func adversarialConditioning(for entry: ConceptEntry, prompts: ConceptConditioning, membraneOn: UNet2DConditionModel,
+                                 latents: Tensor, timestep: Float, size: Int, positive: Tensor,
+                                 start: Tensor?) -> (conditioning: PromptConditioning, tokens: [Float]?)? {
+        guard config.train.adversarialSteps > 0 else { return nil }
+        let search = ConditioningSearch(iterations: config.train.adversarialSteps,
+                                        learningRate: Float(config.train.adversarialLearningRate))
+        let gate = Float(config.train.adversarialGate)
+        func gap(_ conditioning: PromptConditioning) -> Tensor {
+            let recovered = predict(membraneOn, latents: latents, timestep: timestep, prompts: [conditioning],
+                                    size: size, gates: [gate])
+            let difference = recovered - positive
+            return (difference * difference).mean()
+        }
+        if let start {
+            func conditioning(_ tokens: Tensor) -> PromptConditioning {
+                models.encode(prompt: entry.target, prefixedWith: tokens, clipSkip: clipSkip)
+            }
+            let tokens = search.run(from: start) { gap(conditioning($0)) }
+            return (PromptConditioning(context: conditioning(tokens).context.detached(), pooled: nil), tokens.toArray())
+        }
+        let found = search.run(from: prompts.target.context) {
+            gap(PromptConditioning(context: $0, pooled: prompts.target.pooled))
+        }
+        return (PromptConditioning(context: found, pooled: prompts.target.pooled), nil)
     }
 
     /// DDIM steps from `latents` with the membrane on (no gradient) to the deepest of `depths`, returning x_k for
     /// each k in `depths`; guided on [unconditional, target] — or on the target alone when the guidance is 1, where
     /// the unconditional branch cancels out.
     func partialDenoise(_ latents: Tensor, keeping depths: Set<Int>, unet: UNet2DConditionModel,
-                        unconditional: PromptConditioning, target: PromptConditioning, size: Int) -> [Int: Tensor] {
+                        unconditional: PromptConditioning, target: PromptConditioning, size: Int) throws -> [Int: Tensor] {
         let guidance = Float(config.train.partialDenoiseGuidance)
         let guided = guidance != 1
         let batch = latents.shape[0]
@@ -322,13 +404,22 @@ public struct MembraneTrainer: Sendable {
         for step in 0..<(depths.max() ?? 0) {
             let input = latents * Float(denoising.modelInputScale(step: step))
             let timestep = Float(denoising.timesteps[step])
-            var output = predict(unet, latents: input, timestep: timestep,
+            var output: Tensor
+            if guided && hasNarrowLayers {
+                // The two halves of the guided pair side by side (see `sampleGroups`).
+                let halves = try ComputeEnvironment.sharingThreads(among: [unconditional, target]) { prompt in
+                    predict(unet, latents: input, timestep: timestep, prompts: [prompt], size: size, gates: [1])
+                }
+                output = halves[0] + (halves[1] - halves[0]) * guidance
+            } else {
+                output = predict(unet, latents: input, timestep: timestep,
                                  prompts: guided ? [unconditional, target] : [target], size: size,
                                  gates: guided ? [1, 1] : [1])
-            if guided {
-                let unconditionalOutput = output.narrowed(axis: 0, start: 0, length: batch)
-                let targetOutput = output.narrowed(axis: 0, start: batch, length: batch)
-                output = unconditionalOutput + (targetOutput - unconditionalOutput) * guidance
+                if guided {
+                    let unconditionalOutput = output.narrowed(axis: 0, start: 0, length: batch)
+                    let targetOutput = output.narrowed(axis: 0, start: batch, length: batch)
+                    output = unconditionalOutput + (targetOutput - unconditionalOutput) * guidance
+                }
             }
             // DDIM with η = 0 never asks for noise.
             latents = denoising.advance(latents, output: output, step: step, previousDenoised: nil) {

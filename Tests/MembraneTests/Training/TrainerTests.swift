@@ -69,6 +69,55 @@ import Testing
         #expect(steps.allSatisfy { $0.loss.isFinite && $0.gradientNorm > 0 && (1..<8).contains($0.denoisedSteps) })
     }
 
+    /// A narrow model's step runs as two sample groups, side by side on one thread each: its loss and gradients
+    /// are those of the method's two batched calls computed here directly (equal but for float rounding), and
+    /// the same bits on one thread as on two.
+    @Test func sampleGroupsGiveTheBatchedObjective() throws {
+        let models = try Self.load(Self.sd1)
+        var config = Self.config(Self.sd1, iterations: 4)
+        config.concepts[0].anchorsPerStep = 4
+        var trainer = try MembraneTrainer(config: config, models: models)
+        _ = try trainer.step()  // a membrane with non-zero factors
+        #expect(trainer.sampleGroups(anchors: 4).map(\.anchors) == [0..<1, 1..<4])
+
+        let threads = ComputeEnvironment.threadCount
+        defer { ComputeEnvironment.setThreadCount(threads) }
+        ComputeEnvironment.setThreadCount(2)
+        let grouped = try trainer.objective(drawsOf: 1, weights: trainer.state.weights, trajectory: nil,
+                                            computingGradients: true)
+        ComputeEnvironment.setThreadCount(1)
+        let oneThread = try trainer.objective(drawsOf: 1, weights: trainer.state.weights, trajectory: nil,
+                                              computingGradients: true)
+        #expect(oneThread.gradients == grouped.gradients && oneThread.loss == grouped.loss)
+
+        // The same step as two batched calls over all its samples.
+        let draws = trainer.draws(of: 1)
+        var random = draws.random
+        let prompts = trainer.concepts[0], entry = config.concepts[0]
+        let anchors = trainer.samplers[0].anchors(count: 4, target: prompts.target, random: &random)
+        let membraneOn = try models.unet.attaching(trainer.state.weights.adapters(trainable: false).adapters)
+        let latents = try #require(try trainer.partialDenoise(
+            trainer.initialLatents(draws), keeping: [draws.k], unet: membraneOn, unconditional: prompts.unconditional,
+            target: prompts.target, size: draws.size)[draws.k])
+        let timestep = Float(trainer.denoising.timesteps[draws.k])
+        let frozen = trainer.predict(models.unet, latents: latents, timestep: timestep,
+                                     prompts: [prompts.positive, prompts.neutral] + anchors, size: draws.size, gates: nil)
+        let (positive, neutral) = (frozen.narrowed(axis: 0, start: 0, length: 1), frozen.narrowed(axis: 0, start: 1, length: 1))
+        let (adapters, leaves) = trainer.state.weights.adapters(trainable: true)
+        let adapted = trainer.predict(try models.unet.attaching(adapters), latents: latents, timestep: timestep,
+                                      prompts: [prompts.target] + anchors, size: draws.size, gates: Array(repeating: 1, count: 5))
+        let erase = adapted.narrowed(axis: 0, start: 0, length: 1) - (neutral - (positive - neutral))
+        let anchored = adapted.narrowed(axis: 0, start: 1, length: 4) - frozen.narrowed(axis: 0, start: 2, length: 4)
+        let loss = (erase * erase).mean() + (anchored * anchored).mean() * Float(entry.anchorWeight)
+        let gradients = loss.gradients(withRespectTo: leaves).map { $0.toArray() }
+
+        #expect(abs(grouped.loss - loss.scalarValue) <= 1e-5 * abs(loss.scalarValue))
+        let flat = gradients.flatMap { $0 }, groupedFlat = grouped.gradients.flatMap { $0 }
+        let largest = flat.map(abs).max() ?? 0
+        #expect(largest > 0)
+        #expect(zip(flat, groupedFlat).allSatisfy { abs($0 - $1) <= 1e-4 * largest })
+    }
+
     /// Also with shared trajectories (3 steps each), stopped inside the second one: the checkpoint carries the
     /// trajectory the remaining steps of that group use; and with robust training's learned tokens, which the
     /// checkpoint carries to the next step's search.
@@ -148,7 +197,7 @@ import Testing
         // (Trained by then: a zero membrane would make any step's weights give the same x_k.)
         #expect(groupStart.weights.layers.contains { $0.up.contains { $0 != 0 } })
         for (k, latents) in trajectory.latents {
-            let alone = shared.partialDenoise(shared.initialLatents(first), keeping: [k], unet: membraneOn,
+            let alone = try shared.partialDenoise(shared.initialLatents(first), keeping: [k], unet: membraneOn,
                                               unconditional: prompts.unconditional, target: prompts.target, size: 16)
             #expect(alone[k]?.toArray() == latents, "x_\(k)")
         }
