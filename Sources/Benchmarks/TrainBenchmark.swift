@@ -73,6 +73,7 @@ struct TrainBenchmark: ParsableCommand {
         let config = TrainingConfig(model: ModelSource(path: folder.path, family: family),
                                     concepts: [ConceptEntry(target: "a photo of a dog")], train: schedule)
         var trainer = try MembraneTrainer(config: config, models: models)
+        trainer.runsSampleGroupsSideBySide = true  // nothing else runs in this process
         let clock = ContinuousClock()
         var seconds: [Double] = []
         var samples: [Int] = []

@@ -62,6 +62,7 @@ struct TrainCommand: ParsableCommand {
             let models = try PipelineModels.load(from: URL(fileURLWithPath: config.model.path),
                                                  layerWeights: config.train.precision)
             var trainer = try MembraneTrainer(config: config, models: models)
+            trainer.runsSampleGroupsSideBySide = true  // nothing else runs in this process
             let outputs = TrainingOutputs(config: config, membrane: out.map { URL(fileURLWithPath: $0) })
             let progress = TrainingProgressLine(total: config.train.iterations)
             guard let membrane = try trainer.run(outputs: outputs, resume: resume, onStep: { result, record in

@@ -54,6 +54,24 @@ import TestSupport
         #expect(try Self.tensors(resumed) == Self.tensors(straight))
     }
 
+    /// The command runs a narrow model's sample groups side by side, one thread each; the library runs them one
+    /// after another: the membranes are the same bits.
+    @Test func sampleGroupsSideBySideWriteTheLibrarysMembrane() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("spm-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = try Self.writeConfig(in: folder, iterations: 4)
+        let command = folder.appendingPathComponent("command.safetensors")
+        let run = try WorkbenchRun(["train", config.path, "--out", command.path])
+        #expect(run.status == 0, "\(run.standardError)")
+
+        let loaded = try TrainingConfig.load(from: config)
+        var trainer = try MembraneTrainer(config: loaded, models: PipelineModels.load(from: URL(fileURLWithPath: loaded.model.path)))
+        #expect(!trainer.runsSampleGroupsSideBySide)
+        let library = folder.appendingPathComponent("library.safetensors")
+        _ = try trainer.run(outputs: TrainingOutputs(config: loaded, membrane: library), resume: false)
+        #expect(try Self.tensors(command) == Self.tensors(library))
+    }
+
     /// `--precision bf16` trains with bf16 forward passes: the run finishes with a finite membrane of its own,
     /// not the fp32 run's.
     @Test func bfloat16TrainingRunsToItsOwnMembrane() throws {

@@ -26,6 +26,11 @@ public struct MembraneTrainer: Sendable {
     let learningRates: LearningRateSchedule
     /// The image sides training draws from (one unless the config asks for dynamic resolution).
     public let sizes: [Int]
+    /// Runs a step's sample groups (and its partial denoise's guided pairs) at once, one thread each, when the
+    /// model's layers are narrow (`sampleGroups`). The numbers are the same either way, but while they run the
+    /// process-wide thread count is shared out (`ComputeEnvironment.sharingThreads`), which other work in the
+    /// process would see: for commands that run nothing beside the training (`train`, `spm-bench`).
+    public var runsSampleGroupsSideBySide = false
 
     struct ConceptConditioning: Sendable {
         let target, positive, neutral, unconditional: PromptConditioning
@@ -203,7 +208,7 @@ public struct MembraneTrainer: Sendable {
         let membraneOn = try models.unet.attaching(state.weights.adapters(trainable: false).adapters)
         let start = initialLatents(group)
         let kept = try partialDenoise(start, keeping: depths, unet: membraneOn,
-                                  unconditional: prompts.unconditional, target: prompts.target, size: group.size)
+                                      unconditional: prompts.unconditional, target: prompts.target, size: group.size)
         return SharedTrajectory(firstStep: firstStep, latents: kept.mapValues { $0.toArray() }, shape: start.shape)
     }
 
@@ -235,35 +240,19 @@ public struct MembraneTrainer: Sendable {
             latents = Tensor(values, shape: trajectory.shape)
         } else {
             latents = try partialDenoise(initialLatents(own), keeping: [k], unet: membraneOn,
-                                     unconditional: prompts.unconditional, target: prompts.target, size: size)[k]!
+                                         unconditional: prompts.unconditional, target: prompts.target, size: size)[k]!
         }
         let timestep = Float(denoising.timesteps[k])
 
-        // Robust training's learned tokens start where the entry's last search stopped, or as vocabulary tokens
-        // drawn after the anchors.
-        var start: Tensor?
-        if config.train.adversarialSteps > 0 && config.train.adversarialTokens > 0 {
-            let count = config.train.adversarialTokens, width = models.textEncoder.configuration.hiddenSize
-            if let carried = state.adversarialTokens[shared.entryIndex] {
-                guard carried.count == count * width else {
-                    throw TrainingError.checkpointMismatch(
-                        "its adversarial tokens have \(carried.count) values, expected \(count) × \(width)")
-                }
-                start = Tensor(carried, shape: [count, width])
-            } else {
-                start = models.textEncoder.vocabularyVectors(count: count) { own.random.next() }
-            }
-        }
-
-        let searchStart = start
+        let searchStart = try learnedTokensStart(entryIndex: shared.entryIndex, random: &own.random)
         let (adapters, leaves) = weights.adapters(trainable: computingGradients)
-        var membraneTrained = try models.unet.attaching(adapters)
-        membraneTrained.checkpointsActivations = config.train.checkpointActivations
-        let trained = membraneTrained
+        var trainedModel = try models.unet.attaching(adapters)
+        trainedModel.checkpointsActivations = config.train.checkpointActivations
+        let trained = trainedModel  // a constant, for the groups' closure
         // The anchor term is a mean over every anchor sample's elements, whichever group computed it.
         let anchorElements = Float(max(1, anchors.count * latents.elementCount))
         let groups = sampleGroups(anchors: anchors.count)
-        let terms = try ComputeEnvironment.sharingThreads(among: groups) { group -> GroupTerms in
+        let terms = try sideBySide(groups) { group -> GroupTerms in
             let groupAnchors = Array(anchors[group.anchors])
             // Frozen model, no gradient: ε_p and ε_n (in the erasing group) and the group's anchors' ε_a, in one call.
             let frozen = predict(models.unet, latents: latents, timestep: timestep,
@@ -345,8 +334,8 @@ public struct MembraneTrainer: Sendable {
     /// The step's sample groups for `anchors` anchors. A model whose layers are narrow (first block under
     /// 128 channels, `hasNarrowLayers`: the testbed and the tiny models) computes a step as two groups, side by
     /// side on one thread each when there are two (`ComputeEnvironment.sharingThreads`): its single ops are too
-    /// small for two threads to share. The split depends on the model only, so a run's numbers do not depend on
-    /// the thread count. Robust training keeps one group (its search needs ε_p first and outweighs the rest).
+    /// small for two threads to share (`runsSampleGroupsSideBySide`). The split depends on the model only, so a
+    /// run's numbers do not depend on the thread count or on whether the groups ran at once. Robust training keeps one group (its search needs ε_p first and outweighs the rest).
     /// The erasing group gets ⌊(4S − 5)/8⌋ of the S anchors: a sample with gradients costs about three frozen
     /// ones, so that balances 2 + a frozen and 1 + a trained samples against S − a of each.
     func sampleGroups(anchors: Int) -> [SampleGroup] {
@@ -361,6 +350,27 @@ public struct MembraneTrainer: Sendable {
     /// Whether the model's first block is under 128 channels wide: its steps then run as two sample groups, and
     /// the guided pairs of its partial denoise as two calls (see `sampleGroups`).
     var hasNarrowLayers: Bool { (models.unet.configuration.downLevels.first?.outChannels ?? 0) < 128 }
+
+    /// `parts` transformed side by side when `runsSampleGroupsSideBySide`, else one after another.
+    func sideBySide<Part: Sendable, Result: Sendable>(_ parts: [Part],
+                                                      _ transform: @Sendable (Part) throws -> Result) throws -> [Result] {
+        runsSampleGroupsSideBySide ? try ComputeEnvironment.sharingThreads(among: parts, transform) : try parts.map(transform)
+    }
+
+    /// Where robust training's learned tokens start for a step of entry `entryIndex`: where the entry's last search
+    /// stopped, or vocabulary tokens drawn from `random` (after the anchors). nil without learned tokens.
+    func learnedTokensStart(entryIndex: Int, random: inout TrainingRandom) throws -> Tensor? {
+        guard config.train.adversarialSteps > 0 && config.train.adversarialTokens > 0 else { return nil }
+        let count = config.train.adversarialTokens, width = models.textEncoder.configuration.hiddenSize
+        guard let carried = state.adversarialTokens[entryIndex] else {
+            return models.textEncoder.vocabularyVectors(count: count) { random.next() }
+        }
+        guard carried.count == count * width else {
+            throw TrainingError.checkpointMismatch(
+                "its adversarial tokens have \(carried.count) values, expected \(count) × \(width)")
+        }
+        return Tensor(carried, shape: [count, width])
+    }
 
     /// Robust training's conditioning for the step (nil without `adversarial_steps`): the one that brings ε_p back
     /// past the membrane as it is now — learned tokens before the target prompt from `start`, or the whole
@@ -407,7 +417,7 @@ public struct MembraneTrainer: Sendable {
             var output: Tensor
             if guided && hasNarrowLayers {
                 // The two halves of the guided pair side by side (see `sampleGroups`).
-                let halves = try ComputeEnvironment.sharingThreads(among: [unconditional, target]) { prompt in
+                let halves = try sideBySide([unconditional, target]) { prompt in
                     predict(unet, latents: input, timestep: timestep, prompts: [prompt], size: size, gates: [1])
                 }
                 output = halves[0] + (halves[1] - halves[0]) * guidance

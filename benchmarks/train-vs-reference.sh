@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Issue 4's speed goal, measured against the reference on the same model, on this machine, in one window: the
+# reference's work per iteration replayed in PyTorch (tools/bench_reference_spm.py: k + 5 UNet calls over 2k + 22
+# samples, a backward over 10) beside `spm-bench train` (rank 1, 4 isotropic anchors, 30 DDIM steps, CFG 3), at
+# 64 px on the tiny SD1 shapes in benchmarks/models:
+#   tiny-sd1-reference         0.79 M parameters, cross-attention at the 32×32 level (1,024 tokens)
+#   tiny-sd1-diffusers         1.43 M, hf-internal-testing/tiny-stable-diffusion-torch's UNet (cross-attention at
+#                              the 16×16 level, two layers per block)
+#   tiny-sd1-diffusers-1layer  0.99 M, the same with one layer per block
+# Ours: the exact objective (fresh trajectory every step) and a trajectory shared by 8 steps, fp32 and bf16.
+# Usage: benchmarks/train-vs-reference.sh [iterations] [threads]   (default 16 2; one warm-up iteration first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iterations="${1:-16}" threads="${2:-2}"
+flags=(-c release -Xswiftc -enable-testing)
+swift build "${flags[@]}" --product spm-bench >&2
+bench="$(swift build "${flags[@]}" --show-bin-path)/spm-bench"
+seconds() { python3 -c 'import json, sys; r = json.load(sys.stdin); print(f"{r[\"meanSeconds\"]:.3f} s ({r[\"meanUNetSamples\"]:.1f} samples, {r[\"peakRSSGiB\"]:.2f} GiB)")'; }
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+for model in tiny-sd1-reference tiny-sd1-diffusers tiny-sd1-diffusers-1layer; do
+    folder="benchmarks/models/$model"
+    echo "$model, reference replayed in PyTorch: $(python3 tools/bench_reference_spm.py "$folder" 64 "$iterations" "$threads" 1 2>/dev/null | seconds)"
+    for precision in fp32 bf16; do
+        for sharing in 1 8; do
+            echo "$model, ours $precision, steps per trajectory $sharing: $("$bench" train --model "$folder" --resolution 64 \
+                --iterations "$iterations" --threads "$threads" --precision "$precision" --steps-per-trajectory "$sharing" | seconds)"
+        done
+    done
+done
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
