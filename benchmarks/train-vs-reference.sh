@@ -7,7 +7,7 @@
 #   tiny-sd1-diffusers         1.43 M, hf-internal-testing/tiny-stable-diffusion-torch's UNet (cross-attention at
 #                              the 16×16 level, two layers per block)
 #   tiny-sd1-diffusers-1layer  0.99 M, the same with one layer per block
-# Ours: the exact objective (fresh trajectory every step) and a trajectory shared by 8 steps, fp32 and bf16.
+# Ours: the exact objective (a fresh trajectory every step) and trajectories shared by 4 and 8 steps, fp32 and bf16.
 # Usage: benchmarks/train-vs-reference.sh [iterations] [threads]   (default 16 2; one warm-up iteration first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ for model in tiny-sd1-reference tiny-sd1-diffusers tiny-sd1-diffusers-1layer; do
     folder="benchmarks/models/$model"
     echo "$model, reference replayed in PyTorch: $(python3 tools/bench_reference_spm.py "$folder" 64 "$iterations" "$threads" 1 2>/dev/null | seconds)"
     for precision in fp32 bf16; do
-        for sharing in 1 8; do
+        for sharing in 1 4 8; do
             echo "$model, ours $precision, steps per trajectory $sharing: $("$bench" train --model "$folder" --resolution 64 \
                 --iterations "$iterations" --threads "$threads" --precision "$precision" --steps-per-trajectory "$sharing" | seconds)"
         done
