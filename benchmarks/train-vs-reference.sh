@@ -15,7 +15,10 @@ iterations="${1:-16}" threads="${2:-2}"
 flags=(-c release -Xswiftc -enable-testing)
 swift build "${flags[@]}" --product spm-bench >&2
 bench="$(swift build "${flags[@]}" --show-bin-path)/spm-bench"
-seconds() { python3 -c 'import json, sys; r = json.load(sys.stdin); print(f"{r[\"meanSeconds\"]:.3f} s ({r[\"meanUNetSamples\"]:.1f} samples, {r[\"peakRSSGiB\"]:.2f} GiB)")'; }
+seconds() {
+    python3 -c 'import json, sys; r = json.load(sys.stdin)
+print("%.3f s (%.1f UNet samples, %.2f GiB)" % (r["meanSeconds"], r["meanUNetSamples"], r["peakRSSGiB"]))'
+}
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for model in tiny-sd1-reference tiny-sd1-diffusers tiny-sd1-diffusers-1layer; do
     folder="benchmarks/models/$model"

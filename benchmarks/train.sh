@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Seconds per SPM training iteration (rank 1, 4 isotropic anchors, 30 denoising steps, CFG 3 in the partial
-# denoise) on models with seeded random weights: the 0.8 M-param reference-shaped tiny SD1 model at 64 px and at
-# 256–448 px (the reference's dynamic resolution), and full-size SD1.5 at 256 px (one timed iteration).
+# denoise) on models with seeded random weights: the 0.79 M-param tiny SD1 model at 64 px and at 256–448 px (the
+# reference's dynamic resolution), and full-size SD1.5 at 256 px (one timed iteration). The ratio to the reference
+# on the same model: benchmarks/train-vs-reference.sh.
 # Usage: benchmarks/train.sh [threads]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,8 +14,9 @@ k + 5 UNet calls over 2k + 22 samples and a backward over 10. Prompt embeddings 
 shape (the reference encodes its prompts once, before training); the rank-1 adapters sit on every linear layer
 and 1×1 convolution inside the transformer blocks, as in the reference.
 
-Usage: python3 tools/bench_reference_spm.py CONFIG_FOLDER [resolution_px] [iterations] [threads] [seed]
+Usage: python3 tools/bench_reference_spm.py CONFIG_FOLDER [resolution_px | MIN-MAX] [iterations] [threads] [seed]
        → JSON on stdout (seconds per timed iteration after one warm-up, UNet samples per iteration, peak RSS).
+       MIN-MAX: the reference's dynamic resolution, a side drawn per iteration from MIN…MAX in steps of 64.
 """
 import json
 import math
@@ -66,12 +67,15 @@ def attach_adapters(unet):
 
 def main():
     folder = sys.argv[1]
-    resolution, iterations, threads, seed = (list(map(int, sys.argv[2:])) + [64, 5, 2, 1][len(sys.argv) - 2:])[:4]
+    resolution, iterations, threads, seed = (sys.argv[2:] + ["64", 5, 2, 1][len(sys.argv) - 2:])[:4]
+    iterations, threads, seed = int(iterations), int(threads), int(seed)
+    bounds = list(map(int, resolution.split("-")))
+    sides = list(range(bounds[0], bounds[-1] + 1, 64))
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     config = json.load(open(f"{folder}/unet/config.json"))
     vae = json.load(open(f"{folder}/vae/config.json"))
-    latent = resolution // 2 ** (len(vae["block_out_channels"]) - 1)
+    factor = 2 ** (len(vae["block_out_channels"]) - 1)
     unet = UNet2DConditionModel.from_config(config)
     unet.set_attn_processor(AttnProcessor2_0())
     unet.requires_grad_(False)
@@ -86,14 +90,14 @@ def main():
     interleaved = torch.cat([e for anchor in anchors for e in (uncond, anchor)])
     sdxl = config.get("addition_embed_type") == "text_time"
 
-    def predict(latents, timestep, context):
+    def predict(latents, timestep, context, side):
         batch = context.shape[0]
         kwargs = {}
         if sdxl:
             pooled = config["projection_class_embeddings_input_dim"] - 6 * config["addition_time_embed_dim"]
             kwargs["added_cond_kwargs"] = {
                 "text_embeds": torch.randn(batch, pooled),
-                "time_ids": torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]] * batch,
+                "time_ids": torch.tensor([[side, side, 0, 0, side, side]] * batch,
                                          dtype=torch.float32)}
         return unet(latents.expand(batch, -1, -1, -1), timestep, context, **kwargs).sample
 
@@ -103,21 +107,22 @@ def main():
 
     def iteration():
         k = int(torch.randint(1, DENOISING_STEPS, ()).item())
-        latents = torch.randn(1, config["in_channels"], latent, latent)
+        side = sides[int(torch.randint(0, len(sides), ()).item())]
+        latents = torch.randn(1, config["in_channels"], side // factor, side // factor)
         with torch.no_grad():
             set_adapters(True)
             for t in scheduler.timesteps[:k]:
-                unconditional, conditional = predict(latents, t, torch.cat([uncond, target])).chunk(2)
+                unconditional, conditional = predict(latents, t, torch.cat([uncond, target]), side).chunk(2)
                 noise = unconditional + GUIDANCE * (conditional - unconditional)
                 latents = scheduler.step(noise, t, latents).prev_sample
             t = scheduler.timesteps[k]
             set_adapters(False)
-            frozen_positive = predict(latents, t, torch.cat([uncond, positive]))[1:]
-            frozen_neutral = predict(latents, t, torch.cat([uncond, neutral]))[1:]
-            frozen_anchors = predict(latents, t, interleaved)
+            frozen_positive = predict(latents, t, torch.cat([uncond, positive]), side)[1:]
+            frozen_neutral = predict(latents, t, torch.cat([uncond, neutral]), side)[1:]
+            frozen_anchors = predict(latents, t, interleaved, side)
         set_adapters(True)
-        erased = predict(latents, t, torch.cat([uncond, target]))[1:]
-        anchored = predict(latents, t, interleaved)
+        erased = predict(latents, t, torch.cat([uncond, target]), side)[1:]
+        anchored = predict(latents, t, interleaved, side)
         loss = torch.nn.functional.mse_loss(erased, frozen_neutral - (frozen_positive - frozen_neutral)) + \
             torch.nn.functional.mse_loss(anchored, frozen_anchors)
         optimizer.zero_grad()
@@ -134,7 +139,7 @@ def main():
     print(json.dumps({
         "benchmark": "reference spm iteration (pytorch)", "torch": torch.__version__, "model": folder,
         "unetParameters": sum(p.numel() for p in unet.parameters()),
-        "latent": [1, config["in_channels"], latent, latent], "threads": threads, "iterations": iterations,
+        "sides": sides, "latentFactor": factor, "threads": threads, "iterations": iterations,
         "meanSeconds": sum(seconds) / len(seconds),
         "secondsPerIteration": [round(s, 3) for s in seconds],
         "meanUNetSamples": sum(samples) / len(samples),
