@@ -10,7 +10,8 @@
 #   tiny-sd1-reference-vae8    tiny-sd1-reference's UNet behind a VAE that downsamples 8× (as SD's does), the shape
 #                              whose replay fits REFERENCE.md's 256–448 px figure — also at 256 and 448 px
 # Ours: the exact objective (a fresh trajectory every step) and trajectories shared by 4 and 8 steps, fp32 and bf16.
-# Usage: benchmarks/train-vs-reference.sh [iterations] [threads]   (default 16 2; one warm-up iteration first)
+# Usage: benchmarks/train-vs-reference.sh [iterations] [threads]   (default 16 2; one warm-up iteration first;
+#        about 25 minutes at 16, most of it the replay at 448 px)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations="${1:-16}" threads="${2:-2}"
@@ -38,6 +39,6 @@ for model in tiny-sd1-reference tiny-sd1-diffusers tiny-sd1-diffusers-1layer tin
     compare "$model" 64 "$iterations" "1 4 8"
 done
 for resolution in 256 448; do
-    compare tiny-sd1-reference-vae8 "$resolution" 4 "1 4"
+    compare tiny-sd1-reference-vae8 "$resolution" "$iterations" "1 4"
 done
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
