@@ -335,7 +335,8 @@ public struct MembraneTrainer: Sendable {
     /// 128 channels, `hasNarrowLayers`: the testbed and the tiny models) computes a step as two groups, side by
     /// side on one thread each when there are two (`ComputeEnvironment.sharingThreads`): its single ops are too
     /// small for two threads to share (`runsSampleGroupsSideBySide`). The split depends on the model only, so a
-    /// run's numbers do not depend on the thread count or on whether the groups ran at once. Robust training keeps one group (its search needs ε_p first and outweighs the rest).
+    /// run's numbers do not depend on the thread count or on whether the groups ran at once. Robust training keeps
+    /// one group (its search needs ε_p first and outweighs the rest).
     /// The erasing group gets ⌊(4S − 5)/8⌋ of the S anchors: a sample with gradients costs about three frozen
     /// ones, so that balances 2 + a frozen and 1 + a trained samples against S − a of each.
     func sampleGroups(anchors: Int) -> [SampleGroup] {
@@ -414,23 +415,20 @@ public struct MembraneTrainer: Sendable {
         for step in 0..<(depths.max() ?? 0) {
             let input = latents * Float(denoising.modelInputScale(step: step))
             let timestep = Float(denoising.timesteps[step])
-            var output: Tensor
+            // One prediction per prompt: with narrow layers the guided pair's halves side by side (see
+            // `sampleGroups`), else one batched call.
+            let prompts = guided ? [unconditional, target] : [target]
+            let outputs: [Tensor]
             if guided && hasNarrowLayers {
-                // The two halves of the guided pair side by side (see `sampleGroups`).
-                let halves = try sideBySide([unconditional, target]) { prompt in
+                outputs = try sideBySide(prompts) { prompt in
                     predict(unet, latents: input, timestep: timestep, prompts: [prompt], size: size, gates: [1])
                 }
-                output = halves[0] + (halves[1] - halves[0]) * guidance
             } else {
-                output = predict(unet, latents: input, timestep: timestep,
-                                 prompts: guided ? [unconditional, target] : [target], size: size,
-                                 gates: guided ? [1, 1] : [1])
-                if guided {
-                    let unconditionalOutput = output.narrowed(axis: 0, start: 0, length: batch)
-                    let targetOutput = output.narrowed(axis: 0, start: batch, length: batch)
-                    output = unconditionalOutput + (targetOutput - unconditionalOutput) * guidance
-                }
+                let batched = predict(unet, latents: input, timestep: timestep, prompts: prompts, size: size,
+                                      gates: Array(repeating: 1, count: prompts.count))
+                outputs = prompts.indices.map { batched.narrowed(axis: 0, start: $0 * batch, length: batch) }
             }
+            let output = guided ? outputs[0] + (outputs[1] - outputs[0]) * guidance : outputs[0]
             // DDIM with η = 0 never asks for noise.
             latents = denoising.advance(latents, output: output, step: step, previousDenoised: nil) {
                 Tensor.zeros(latents.shape)
