@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 // Every version must give the same bits, so no multiply-add is fused where the source does not ask for it.
@@ -109,6 +110,19 @@ static inline __attribute__((always_inline)) double exponentials_and_sum(const f
         for (size_t j = 0; j < rest; j++) total += e[j];
     }
     return total;
+}
+
+/// The 16 lanes of `v` rounded to the nearest bfloat16, ties to even, on the bits (the rounding of oneDNN's
+/// reorders, PyTorch's `.to(torch.bfloat16)` and AVX-512 BF16's vcvtneps2bf16), written to `out`. A NaN keeps its
+/// sign and becomes a quiet NaN: adding the rounding bias to its bits could carry it into an infinity.
+static inline __attribute__((always_inline)) void store_bfloat16(uint16_t *out, const v16f *v) {
+    typedef short v16s __attribute__((vector_size(32)));
+    const v16i bits = (v16i)*v;
+    const v16i rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
+    const v16i quietNaN = (bits >> 16) | 0x0040;
+    const v16i isNaN = (bits & 0x7FFFFFFF) > 0x7F800000;
+    const v16s halves = __builtin_convertvector((isNaN & quietNaN) | (~isNaN & rounded), v16s);
+    memcpy(out, &halves, sizeof halves);
 }
 
 /// x ← 1 / (1 + e^(−x)), through e^(−|x|) so nothing overflows.

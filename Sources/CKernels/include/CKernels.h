@@ -12,13 +12,46 @@
 
 /// In place, for each of `rows` rows of `length` floats `leading` apart: softmax(scale · row). With `causal` ≥ 0,
 /// row r keeps only its first min(length, causal + r + 1) entries and the others become 0 (a causal mask for the
-/// queries starting at position `causal`). A row with NaN becomes NaN; −∞ entries become 0.
+/// queries starting at position `causal`). A row with NaN or +∞, or with nothing above −∞, becomes NaN; −∞
+/// entries become 0, and so do entries more than 86.5 below the row's largest (after scaling).
 void spm_softmax_rows(float *rows, size_t count, size_t length, size_t leading, float scale, long causal);
+
+/// Attention's softmax with the division left to the caller, who applies it to the few outputs instead of the
+/// many probabilities: for each row, the numerators e^(scale·(x − max)) — in place, or rounded to bf16 into `out`
+/// (`length` apart) when `out` is not NULL — and 1 / their sum into `normalisers[row]`. `causal` as for
+/// `spm_softmax_rows` (masked entries 0). A row whose softmax is NaN (a NaN entry, +∞, nothing above −∞) gets
+/// NaN numerators and a NaN normaliser.
+void spm_softmax_numerators(float *rows, size_t count, size_t length, size_t leading, float scale, long causal,
+                            uint16_t *out, float *normalisers);
 
 /// Softmax's gradient for `count` rows of probabilities p (in place over the upstream gradient g of the
 /// probabilities): g ← scale · p ⊙ (g − shift[row]), where shift[row] = Σ g ⊙ p of the row (the caller's).
 void spm_softmax_backward_rows(const float *probabilities, float *gradient, const float *shift, size_t count,
                                size_t length, size_t leading, float scale);
+
+/// Attention's forward for one head and `rows` queries when heads have at most 16 dimensions: each output row
+/// (`output_stride` apart) is softmax(scale · q kᵀ) v for its query row (`query_stride` apart, unit stride within),
+/// from kᵀ ([depth][keys]) and vᵀ ([value_depth][keys]), dense; `causal` as for `spm_softmax_rows`; `scores`
+/// holds `keys` floats of scratch. All in fp32. A row whose softmax is NaN (see `spm_softmax_numerators`) gets
+/// NaN outputs.
+void spm_attention_narrow_head_rows(const float *query, size_t query_stride, size_t rows, const float *key_t,
+                                    const float *value_t, size_t keys, size_t depth, size_t value_depth, float scale,
+                                    long causal, float *scores, float *output, size_t output_stride);
+
+/// Attention's backward for one head and one block of `rows` queries, when heads have at most 16 dimensions (GEMMs
+/// of inner size 4–16 spend their time packing). With P the block's probabilities ([rows][keys], row-major), dO
+/// the output's gradient and D[row] = Σ dO ⊙ O of each row: for keys in [first, end), dVᵀ += (Pᵀ dO)ᵀ into
+/// `value_gradient_t` ([value_depth][keys]) and dKᵀ += (dSᵀ q)ᵀ into `key_gradient_t` ([depth][keys]) (either
+/// may be NULL), where dS = scale · P ⊙ (dO vᵀ − D) replaces P in `probabilities`. kᵀ, vᵀ and their gradients
+/// are dense; q and dO rows have unit stride. Disjoint key ranges may run concurrently; each key's sums run over
+/// the rows in order, so the result does not depend on how the keys are split.
+void spm_attention_key_gradients(float *probabilities, size_t rows, size_t keys, size_t first, size_t end,
+                                 const float *output_gradient, size_t output_gradient_stride, const float *row_dots,
+                                 const float *query, size_t query_stride, const float *value_t, size_t depth,
+                                 size_t value_depth, float scale, float *key_gradient_t, float *value_gradient_t);
+/// Then dQ = dS k for the block's rows (written, `query_gradient_stride` apart), from kᵀ ([depth][keys], dense).
+void spm_attention_query_gradients(const float *score_gradient, size_t rows, size_t keys, const float *key_t,
+                                   size_t depth, float *query_gradient, size_t query_gradient_stride);
 
 /// out = e^in, elementwise; within 2 ulp over the whole float range (+∞ past 88.72, subnormals, NaN kept).
 void spm_exp(const float *in, float *out, size_t count);

@@ -3,17 +3,19 @@ import CKernels
 /// Scaled dot-product attention, softmax(q kᵀ / √d + mask) v, over [batch, heads, tokens, headDim] tensors.
 ///
 /// Computed per (batch, head) in blocks of queries, flash-attention style: a block's scores are written by one
-/// GEMM into a small buffer, turned into probabilities in place (scale, mask and softmax in one pass) and
-/// multiplied by v straight into the output while they are still in the core's cache. The full score matrix
-/// (4096 × 4096 per head for SD1.5 at 512 px) is never materialised, and memory stays bounded.
+/// GEMM into a small buffer, turned into softmax's numerators in place (scale, mask and exponentials in one pass),
+/// multiplied by v straight into the output while they are still in the core's cache, and each output row divided
+/// by its sum. The full score matrix (4096 × 4096 per head for SD1.5 at 512 px) is never materialised, and memory
+/// stays bounded.
 public enum Attention {
     /// A block's score buffer holds at most this many elements (4 MiB): large enough for efficient GEMMs and few
     /// enough to stay in a core's L2 cache between the GEMM that writes it and the one that reads it.
     public static let scoreElementBudget = 1 << 20
 
     /// `causal`: position i attends to positions ≤ i only (CLIP's text transformer). At bf16
-    /// (`ComputeEnvironment.precision`) q kᵀ and P v are bf16 products on oneDNN; scores, masks and softmax stay
-    /// fp32.
+    /// (`ComputeEnvironment.precision`) q kᵀ and P v are bf16 products on oneDNN; scores, masks and exponentials stay
+    /// fp32, and the numerators are rounded to bf16 as they are made. Heads of at most 16 dimensions (the tiny
+    /// models') take fused kernels instead, in fp32 at either precision, with no block buffer at all.
     ///
     /// The gradient is recomputed block by block in the same way, in fp32: only q, k, v and the output are
     /// saved, never the probabilities, so training memory stays bounded like inference memory.
@@ -33,7 +35,8 @@ public enum Attention {
                      "attention: query \(query.shape), key \(key.shape), value \(value.shape) do not fit")
         let heads = HeadBlocks(query: query.detached(), key: key.detached(), value: value.detached(),
                                causal: causal, scoreBudget: scoreBudget)
-        let output = (onOneDNN ? heads.oneDNNForward(precision: precision) : nil) ?? heads.forward()
+        let output = heads.isNarrow ? heads.narrowForward()
+            : (onOneDNN ? heads.oneDNNForward(precision: precision) : nil) ?? heads.forward()
         let savedOutput = output.detached()
         let needs = (query: query.requiresGradient, key: key.requiresGradient, value: value.requiresGradient)
         return output.recorded(from: [query, key, value]) { gradient in
@@ -73,17 +76,20 @@ public enum Attention {
             let q = HeadOperand(query), kT = HeadOperand(key, transposed: true), v = HeadOperand(value)
             let scores = BufferPool.shared.allocate(floats: blockElements)
             defer { BufferPool.shared.deallocate(scores, floats: blockElements) }
+            var normalisers = [Float](repeating: 0, count: blockLength)
             let output = merged.mutableElements
             withExtendedLifetime((q, kT, v)) {
                 for b in 0..<batch {
                     for h in 0..<heads {
                         for start in Swift.stride(from: 0, to: queries, by: blockLength) {
                             let rows = Swift.min(blockLength, queries - start)
-                            probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: scores)
+                            sgemm(m: rows, n: keys, k: headDim, a: q.matrix(b, h, row: start), q.layout,
+                                  b: kT.matrix(b, h), kT.layout, c: scores, ldc: keys, beta: 0)
+                            numerators(scores, start: start, rows: rows, bf16: nil, normalisers: &normalisers)
+                            let block = output + ((b * queries + start) * heads + h) * valueDim
                             sgemm(m: rows, n: valueDim, k: keys, a: scores, BLASMatrix(rowMajorWithColumns: keys),
-                                  b: v.matrix(b, h), v.layout,
-                                  c: output + ((b * queries + start) * heads + h) * valueDim, ldc: heads * valueDim,
-                                  beta: 0)
+                                  b: v.matrix(b, h), v.layout, c: block, ldc: heads * valueDim, beta: 0)
+                            normalise(block, rows: rows, by: normalisers)
                         }
                     }
                 }
@@ -96,26 +102,46 @@ public enum Attention {
                                    into scores: UnsafeMutablePointer<Float>) {
             sgemm(m: rows, n: keys, k: headDim, a: q.matrix(b, h, row: start), q.layout,
                   b: kT.matrix(b, h), kT.layout, c: scores, ldc: keys, beta: 0)
-            softmax(scores, start: start, rows: rows) { _ in }
-        }
-
-        /// Scores of `rows` queries from `start` (row-major in `scores`) → probabilities in place: scale, mask
-        /// and softmax, then `each` on every chunk of rows while it is still in cache.
-        private func softmax(_ scores: UnsafeMutablePointer<Float>, start: Int, rows: Int,
-                             each: (Range<Int>) -> Void) {
             let (keys, scale, causal) = (self.keys, self.scale, self.causal)
-            let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1))
             Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
                 // Causal: keys after the query's own position get probability 0 (a −∞ score).
                 spm_softmax_rows(scores + range.lowerBound * keys, range.count, keys, keys, scale,
                                  causal ? start + range.lowerBound : -1)
-                each(range)
             }
         }
 
+        /// Scores of `rows` queries from `start` (row-major in `scores`) → softmax's numerators, in place or
+        /// rounded to bf16 into `bf16`, and each row's 1 / Σ into `normalisers`: scale, mask and exponentials in
+        /// one pass. The division is left to `normalise`, on the block's output: `valueDim` numbers a row instead
+        /// of `keys`.
+        private func numerators(_ scores: UnsafeMutablePointer<Float>, start: Int, rows: Int,
+                                bf16: UnsafeMutablePointer<UInt16>?, normalisers: inout [Float]) {
+            let (keys, scale, causal) = (self.keys, self.scale, self.causal)
+            normalisers.withUnsafeMutableBufferPointer { normalisers in
+                let normalisers = normalisers.baseAddress!
+                Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
+                    let first = range.lowerBound
+                    spm_softmax_numerators(scores + first * keys, range.count, keys, keys, scale,
+                                           causal ? start + first : -1, bf16.map { $0 + first * keys },
+                                           normalisers + first)
+                }
+            }
+        }
+
+        /// A block's output rows (merged heads: `heads · valueDim` apart) divided by their softmax sums.
+        private func normalise(_ block: UnsafeMutablePointer<Float>, rows: Int, by normalisers: [Float]) {
+            for row in 0..<rows {
+                let outputRow = block + row * heads * valueDim
+                for d in 0..<valueDim { outputRow[d] *= normalisers[row] }
+            }
+        }
+
+        /// Rows of a block a thread's share of softmax holds at least.
+        private var minimumRows: Int { Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1)) }
+
         /// The forward with q kᵀ and P v as oneDNN products at `precision` (at bf16: operands rounded once per
-        /// call, the probabilities as each chunk of rows leaves softmax; scores, mask and softmax in fp32); the
-        /// output layout is `forward`'s. nil when oneDNN cannot run these products.
+        /// call, softmax's numerators as they are made; scores, mask and exponentials in fp32); the output layout
+        /// is `forward`'s. nil when oneDNN cannot run these products.
         func oneDNNForward(precision: ComputePrecision) -> Tensor? {
             guard let engine = OneDNNEngine.shared, batch * heads * queries * keys * valueDim > 0 else { return nil }
             let lastRows = queries - (queries - 1) / blockLength * blockLength
@@ -158,6 +184,7 @@ public enum Attention {
             let scores = BufferPool.shared.allocate(floats: blockElements)
             defer { BufferPool.shared.deallocate(scores, floats: blockElements) }
             let probabilities = isBF16 ? BFloat16Buffer(count: blockElements) : nil
+            var normalisers = [Float](repeating: 0, count: blockLength)
             withExtendedLifetime((q.owner, k.owner, v.owner, probabilities)) {
                 for b in 0..<batch {
                     for h in 0..<heads {
@@ -169,15 +196,14 @@ public enum Attention {
                                 source: q.base + (head * queries + start) * headDim * elementBytes,
                                 weights: k.base + head * keys * headDim * elementBytes, destination: scores,
                                 engine: engine)
-                            softmax(scores, start: start, rows: rows) { [keys] range in
-                                guard let probabilities else { return }
-                                spm_bfloat16_rows(scores + range.lowerBound * keys, range.count, keys, keys,
-                                                  probabilities.elements + range.lowerBound * keys)
-                            }
+                            numerators(scores, start: start, rows: rows, bf16: probabilities?.elements,
+                                       normalisers: &normalisers)
+                            let block = output + ((b * queries + start) * heads + h) * valueDim
                             (full ? outputFull : outputLast).run(
                                 source: probabilities.map { UnsafeRawPointer($0.elements) } ?? UnsafeRawPointer(scores),
-                                weights: v.base + head * keys * valueDim * elementBytes,
-                                destination: output + ((b * queries + start) * heads + h) * valueDim, engine: engine)
+                                weights: v.base + head * keys * valueDim * elementBytes, destination: block,
+                                engine: engine)
+                            normalise(block, rows: rows, by: normalisers)
                         }
                     }
                 }
@@ -191,6 +217,10 @@ public enum Attention {
         /// gradients are read in).
         func backward(_ gradient: Tensor, output: Tensor, needsQuery: Bool, needsKey: Bool,
                       needsValue: Bool) -> (Tensor?, Tensor?, Tensor?) {
+            if isNarrow {
+                return narrowHeadBackward(gradient, output: output, needsQuery: needsQuery, needsKey: needsKey,
+                                          needsValue: needsValue)
+            }
             let mergedQuery = needsQuery ? Tensor(uninitializedShape: [batch, queries, heads, headDim]) : nil
             let mergedKey = needsKey ? Tensor.zeros([batch, keys, heads, headDim]) : nil
             let mergedValue = needsValue ? Tensor.zeros([batch, keys, heads, valueDim]) : nil
@@ -222,17 +252,9 @@ public enum Attention {
                             guard needsQuery || needsKey else { continue }
                             sgemm(m: rows, n: keys, k: valueDim, a: blockGradient, dO.layout, b: vT.matrix(b, h), vT.layout,
                                   c: scoreGradient, ldc: keys, beta: 0)
-                            // rowsum(dO ⊙ O) for the block's queries.
-                            for row in 0..<rows {
-                                let outputRow = o.element(b, h, start + row)
-                                var dot: Float = 0
-                                for d in 0..<valueDim {
-                                    dot += blockGradient[row * dO.rowStride + d * dO.columnStride] * outputRow[d]
-                                }
-                                rowDot[row] = dot
-                            }
+                            rowDots(b, h, start: start, rows: rows, gradient: blockGradient,
+                                    rowStride: dO.rowStride, columnStride: dO.columnStride, output: o, into: &rowDot)
                             rowDot.withUnsafeBufferPointer { rowDot in
-                                let minimumRows = Swift.max(1, Parallel.elementGrain / Swift.max(keys, 1))
                                 Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
                                     let offset = range.lowerBound * keys
                                     spm_softmax_backward_rows(probabilities + offset, scoreGradient + offset,
@@ -252,6 +274,137 @@ public enum Attention {
                                       b: q.matrix(b, h, row: start), q.layout,
                                       c: mergedKey.mutableElements + (b * keys * heads + h) * headDim,
                                       ldc: heads * headDim, beta: 1)
+                            }
+                        }
+                    }
+                }
+            }
+            let toHeads = { (merged: Tensor?) in merged?.permuted([0, 2, 1, 3]) }
+            return (toHeads(mergedQuery), toHeads(mergedKey), toHeads(mergedValue))
+        }
+
+        /// rowsum(dO ⊙ O) for the block's queries from `start` of (b, h); `gradient` points at the block's first
+        /// row of dO.
+        private func rowDots(_ b: Int, _ h: Int, start: Int, rows: Int, gradient: UnsafePointer<Float>, rowStride: Int,
+                             columnStride: Int, output o: Tensor, into rowDot: inout [Float]) {
+            for row in 0..<rows {
+                let outputRow = o.element(b, h, start + row)
+                var dot: Float = 0
+                for d in 0..<valueDim { dot += gradient[row * rowStride + d * columnStride] * outputRow[d] }
+                rowDot[row] = dot
+            }
+        }
+
+        /// Heads of at most 16 dimensions (the tiny models' 4–16), and at least one key, take `narrowForward`
+        /// and `narrowHeadBackward`: products of inner or outer size 4–16 spend their time packing operands.
+        var isNarrow: Bool { Swift.max(headDim, valueDim) <= 16 && keys > 0 }
+
+        /// (b, h)'s keys and values as kᵀ [headDim][keys] and vᵀ [valueDim][keys], dense, at `keyT` and right
+        /// after it (the narrow-head kernels read along keys). `keys` and `values` have unit-stride rows.
+        private func transposeHead(_ b: Int, _ h: Int, keys dense: Tensor, values: Tensor,
+                                   into keyT: UnsafeMutablePointer<Float>) {
+            let valueT = keyT + headDim * keys
+            for j in 0..<keys {
+                let keyRow = dense.element(b, h, j), valueRow = values.element(b, h, j)
+                for d in 0..<headDim { keyT[d * keys + j] = keyRow[d] }
+                for d in 0..<valueDim { valueT[d * keys + j] = valueRow[d] }
+            }
+        }
+
+        /// The forward for narrow heads: `spm_attention_narrow_head_rows` over each head's kᵀ and vᵀ, split
+        /// across threads by queries; `forward`'s output layout. In fp32 at either precision: no product here is
+        /// wide enough for bf16 to pay.
+        func narrowForward() -> Tensor {
+            let merged = Tensor(uninitializedShape: [batch, queries, heads, valueDim])
+            let output = merged.mutableElements
+            let rowsOfQ = query.contiguousHeads(), dense = key.contiguousHeads(), values = value.contiguousHeads()
+            let transposedFloats = (headDim + valueDim) * keys
+            let keyT = BufferPool.shared.allocate(floats: transposedFloats)
+            defer { BufferPool.shared.deallocate(keyT, floats: transposedFloats) }
+            let (keys, headDim, valueDim, heads, queries) = (self.keys, self.headDim, self.valueDim, self.heads, self.queries)
+            let (scale, causal) = (self.scale, self.causal)
+            withExtendedLifetime((rowsOfQ, dense, values)) {
+                for b in 0..<batch {
+                    for h in 0..<heads {
+                        transposeHead(b, h, keys: dense, values: values, into: keyT)
+                        Parallel.forEachChunk(count: queries, minimumChunk: minimumRows) { range in
+                            let scores = BufferPool.shared.allocate(floats: keys)
+                            defer { BufferPool.shared.deallocate(scores, floats: keys) }
+                            let first = range.lowerBound
+                            spm_attention_narrow_head_rows(
+                                rowsOfQ.element(b, h, first), rowsOfQ.strides[2], range.count, keyT,
+                                keyT + headDim * keys, keys, headDim, valueDim, scale, causal ? first : -1, scores,
+                                output + ((b * queries + first) * heads + h) * valueDim, heads * valueDim)
+                        }
+                    }
+                }
+            }
+            return merged.permuted([0, 2, 1, 3])
+        }
+
+        /// `backward` for narrow heads: the same formulas, but the products with an inner or outer size of
+        /// `headDim` run in the fused kernels of `spm_attention_key_gradients` (dV, dS and dK in one pass along
+        /// the keys, split across threads by keys) and `spm_attention_query_gradients` (dQ, split by rows), over
+        /// each head's kᵀ and vᵀ made dense. The same bits for any thread count.
+        private func narrowHeadBackward(_ gradient: Tensor, output: Tensor, needsQuery: Bool, needsKey: Bool,
+                                        needsValue: Bool) -> (Tensor?, Tensor?, Tensor?) {
+            let mergedQuery = needsQuery ? Tensor(uninitializedShape: [batch, queries, heads, headDim]) : nil
+            let mergedKey = needsKey ? Tensor(uninitializedShape: [batch, keys, heads, headDim]) : nil
+            let mergedValue = needsValue ? Tensor(uninitializedShape: [batch, keys, heads, valueDim]) : nil
+            let q = HeadOperand(query), kT = HeadOperand(key, transposed: true)
+            let rowsOfQ = query.contiguousHeads(), dO = gradient.contiguousHeads(), o = output.contiguousHeads()
+            let dense = key.contiguousHeads(), values = value.contiguousHeads()
+            // One head's kᵀ, vᵀ, dKᵀ and dVᵀ, [dimension][keys].
+            let (keys, headDim, valueDim, scale) = (self.keys, self.headDim, self.valueDim, self.scale)
+            let transposedFloats = 2 * (headDim + valueDim) * keys
+            let transposed = BufferPool.shared.allocate(floats: transposedFloats)
+            let keyT = transposed, valueT = transposed + headDim * keys
+            let keyGradientT = valueT + valueDim * keys, valueGradientT = keyGradientT + headDim * keys
+            let probabilities = BufferPool.shared.allocate(floats: blockElements)
+            var rowDot = [Float](repeating: 0, count: blockLength)
+            defer {
+                BufferPool.shared.deallocate(transposed, floats: transposedFloats)
+                BufferPool.shared.deallocate(probabilities, floats: blockElements)
+            }
+            withExtendedLifetime((q, kT, rowsOfQ, dO, o, dense, values, mergedQuery, mergedKey, mergedValue)) {
+                for b in 0..<batch {
+                    for h in 0..<heads {
+                        transposeHead(b, h, keys: dense, values: values, into: keyT)
+                        keyGradientT.update(repeating: 0, count: (headDim + valueDim) * keys)
+                        for start in Swift.stride(from: 0, to: queries, by: blockLength) {
+                            let rows = Swift.min(blockLength, queries - start)
+                            self.probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: probabilities)
+                            let blockGradient = dO.element(b, h, start)
+                            rowDots(b, h, start: start, rows: rows, gradient: blockGradient, rowStride: dO.strides[2],
+                                    columnStride: 1, output: o, into: &rowDot)
+                            rowDot.withUnsafeBufferPointer { rowDot in
+                                // Keys in whole vectors of 16 to each thread.
+                                let groups = (keys + 15) / 16
+                                let minimumGroups = Swift.max(1, Parallel.elementGrain / (16 * rows))
+                                Parallel.forEachChunk(count: groups, minimumChunk: minimumGroups) { range in
+                                    spm_attention_key_gradients(
+                                        probabilities, rows, keys, 16 * range.lowerBound,
+                                        Swift.min(16 * range.upperBound, keys), blockGradient, dO.strides[2],
+                                        rowDot.baseAddress!, rowsOfQ.element(b, h, start), rowsOfQ.strides[2],
+                                        valueT, headDim, valueDim, scale, needsKey ? keyGradientT : nil,
+                                        needsValue ? valueGradientT : nil)
+                                }
+                            }
+                            if let mergedQuery {
+                                let first = mergedQuery.mutableElements + ((b * queries + start) * heads + h) * headDim
+                                Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
+                                    spm_attention_query_gradients(
+                                        probabilities + range.lowerBound * keys, range.count, keys, keyT, headDim,
+                                        first + range.lowerBound * heads * headDim, heads * headDim)
+                                }
+                            }
+                        }
+                        for (merged, transposedGradient, depth) in [(mergedKey, keyGradientT, headDim),
+                                                                    (mergedValue, valueGradientT, valueDim)] {
+                            guard let merged else { continue }
+                            let head = merged.mutableElements + (b * keys * heads + h) * depth
+                            for j in 0..<keys {
+                                for d in 0..<depth { head[j * heads * depth + d] = transposedGradient[d * keys + j] }
                             }
                         }
                     }
