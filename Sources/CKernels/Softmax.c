@@ -158,28 +158,25 @@ void spm_softmax_backward_rows(const float *probabilities, float *gradient, cons
 #define KEY_TILE 128
 
 static inline __attribute__((always_inline)) void key_gradients(
-    float *probabilities, size_t rows, size_t keys, size_t first, size_t end, const float *output_gradient,
+    float *probabilities, size_t rows, size_t key_stride, size_t first, size_t end, const float *output_gradient,
     size_t output_gradient_stride, const float *row_dots, const float *query, size_t query_stride,
     const float *value_t, size_t depth, size_t value_depth, float scale, float *key_gradient_t,
     float *value_gradient_t) {
     for (size_t tile = first; tile < end; tile += KEY_TILE) {
         const size_t tile_end = tile + KEY_TILE < end ? tile + KEY_TILE : end;
         for (size_t r = 0; r < rows; r++) {
-            float *p = probabilities + r * keys;
-            const float *dO = output_gradient + r * output_gradient_stride;
-            const float *q = query + r * query_stride;
+            float *p = probabilities + r * key_stride;
             v16f dOs[16], qs[16];
-            for (size_t e = 0; e < value_depth; e++) dOs[e] = SPLAT(dO[e]);
-            for (size_t d = 0; d < depth; d++) qs[d] = SPLAT(q[d]);
+            for (size_t e = 0; e < value_depth; e++) dOs[e] = SPLAT(output_gradient[r * output_gradient_stride + e]);
+            for (size_t d = 0; d < depth; d++) qs[d] = SPLAT(query[r * query_stride + d]);
             const v16f dot = SPLAT(row_dots[r]), scales = SPLAT(scale);
-            size_t j = tile;
-            for (; j + 16 <= tile_end; j += 16) {
+            for (size_t j = tile; j < tile_end; j += 16) {
                 const v16f pj = LOAD(p + j);
                 v16f dP = SPLAT(0);
                 for (size_t e = 0; e < value_depth; e++) {
-                    dP = FMA(dOs[e], LOAD(value_t + e * keys + j), dP);
+                    dP = FMA(dOs[e], LOAD(value_t + e * key_stride + j), dP);
                     if (value_gradient_t) {
-                        float *dV = value_gradient_t + e * keys + j;
+                        float *dV = value_gradient_t + e * key_stride + j;
                         STORE(dV, FMA(pj, dOs[e], LOAD(dV)));
                     }
                 }
@@ -187,23 +184,8 @@ static inline __attribute__((always_inline)) void key_gradients(
                 STORE(p + j, dS);
                 if (key_gradient_t) {
                     for (size_t d = 0; d < depth; d++) {
-                        float *dK = key_gradient_t + d * keys + j;
+                        float *dK = key_gradient_t + d * key_stride + j;
                         STORE(dK, FMA(dS, qs[d], LOAD(dK)));
-                    }
-                }
-            }
-            // The last few keys of a row whose length is not a multiple of 16, one at a time in the same order.
-            for (; j < tile_end; j++) {
-                float dP = 0;
-                for (size_t e = 0; e < value_depth; e++) {
-                    dP = fmaf(dO[e], value_t[e * keys + j], dP);
-                    if (value_gradient_t) value_gradient_t[e * keys + j] = fmaf(p[j], dO[e], value_gradient_t[e * keys + j]);
-                }
-                const float dS = p[j] * scale * (dP - row_dots[r]);
-                p[j] = dS;
-                if (key_gradient_t) {
-                    for (size_t d = 0; d < depth; d++) {
-                        key_gradient_t[d * keys + j] = fmaf(dS, q[d], key_gradient_t[d * keys + j]);
                     }
                 }
             }
@@ -212,14 +194,14 @@ static inline __attribute__((always_inline)) void key_gradients(
 }
 
 SPM_CLONES
-void spm_attention_key_gradients(float *probabilities, size_t rows, size_t keys, size_t first, size_t end,
+void spm_attention_key_gradients(float *probabilities, size_t rows, size_t key_stride, size_t first, size_t end,
                                  const float *output_gradient, size_t output_gradient_stride, const float *row_dots,
                                  const float *query, size_t query_stride, const float *value_t, size_t depth,
                                  size_t value_depth, float scale, float *key_gradient_t, float *value_gradient_t) {
     // Constant depths let the compiler keep the broadcasts in registers and unroll the loops over them.
 #define KEY_GRADIENTS(d, e)                                                                                         \
-    key_gradients(probabilities, rows, keys, first, end, output_gradient, output_gradient_stride, row_dots, query, \
-                  query_stride, value_t, d, e, scale, key_gradient_t, value_gradient_t)
+    key_gradients(probabilities, rows, key_stride, first, end, output_gradient, output_gradient_stride, row_dots, \
+                  query, query_stride, value_t, d, e, scale, key_gradient_t, value_gradient_t)
     if (depth == 4 && value_depth == 4) KEY_GRADIENTS(4, 4);
     else if (depth == 8 && value_depth == 8) KEY_GRADIENTS(8, 8);
     else if (depth == 16 && value_depth == 16) KEY_GRADIENTS(16, 16);
@@ -228,34 +210,30 @@ void spm_attention_key_gradients(float *probabilities, size_t rows, size_t keys,
 }
 
 static inline __attribute__((always_inline)) void query_gradients(const float *score_gradient, size_t rows,
-                                                                  size_t keys, const float *key_t, size_t depth,
-                                                                  float *query_gradient,
+                                                                  size_t key_stride, const float *key_t,
+                                                                  size_t depth, float *query_gradient,
                                                                   size_t query_gradient_stride) {
     for (size_t r = 0; r < rows; r++) {
-        const float *dS = score_gradient + r * keys;
+        const float *dS = score_gradient + r * key_stride;
         v16f sums[16];
         for (size_t d = 0; d < depth; d++) sums[d] = SPLAT(0);
-        size_t j = 0;
-        for (; j + 16 <= keys; j += 16) {
+        for (size_t j = 0; j < key_stride; j += 16) {
             const v16f dSj = LOAD(dS + j);
-            for (size_t d = 0; d < depth; d++) sums[d] = FMA(dSj, LOAD(key_t + d * keys + j), sums[d]);
+            for (size_t d = 0; d < depth; d++) sums[d] = FMA(dSj, LOAD(key_t + d * key_stride + j), sums[d]);
         }
-        float *dQ = query_gradient + r * query_gradient_stride;
-        for (size_t d = 0; d < depth; d++) {
-            double total = sum_lanes(&sums[d]);
-            for (size_t i = j; i < keys; i++) total += (double)dS[i] * key_t[d * keys + i];
-            dQ[d] = (float)total;
-        }
+        for (size_t d = 0; d < depth; d++) query_gradient[r * query_gradient_stride + d] = (float)sum_lanes(&sums[d]);
     }
 }
 
 SPM_CLONES
-void spm_attention_query_gradients(const float *score_gradient, size_t rows, size_t keys, const float *key_t,
+void spm_attention_query_gradients(const float *score_gradient, size_t rows, size_t key_stride, const float *key_t,
                                    size_t depth, float *query_gradient, size_t query_gradient_stride) {
-    if (depth == 4) query_gradients(score_gradient, rows, keys, key_t, 4, query_gradient, query_gradient_stride);
-    else if (depth == 8) query_gradients(score_gradient, rows, keys, key_t, 8, query_gradient, query_gradient_stride);
-    else if (depth == 16) query_gradients(score_gradient, rows, keys, key_t, 16, query_gradient, query_gradient_stride);
-    else query_gradients(score_gradient, rows, keys, key_t, depth, query_gradient, query_gradient_stride);
+#define QUERY_GRADIENTS(d) query_gradients(score_gradient, rows, key_stride, key_t, d, query_gradient, query_gradient_stride)
+    if (depth == 4) QUERY_GRADIENTS(4);
+    else if (depth == 8) QUERY_GRADIENTS(8);
+    else if (depth == 16) QUERY_GRADIENTS(16);
+    else QUERY_GRADIENTS(depth);
+#undef QUERY_GRADIENTS
 }
 
 // Attention's forward for narrow heads: q kᵀ, softmax and P v of a row in two passes over its keys, nothing
@@ -263,26 +241,25 @@ void spm_attention_query_gradients(const float *score_gradient, size_t rows, siz
 // more than this arithmetic).
 static inline __attribute__((always_inline)) void narrow_head_rows(
     const float *query, size_t query_stride, size_t rows, const float *key_t, const float *value_t, size_t keys,
-    size_t depth, size_t value_depth, float scale, long causal, float *scores, float *output, size_t output_stride) {
+    size_t key_stride, size_t depth, size_t value_depth, float scale, long causal, float *scores, float *output,
+    size_t output_stride) {
+    const v16f lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     for (size_t r = 0; r < rows; r++) {
         const float *q = query + r * query_stride;
         float *out = output + r * output_stride;
         const size_t valid = unmasked(r, keys, causal);
+        // Whole vectors over the first `valid` keys; kᵀ and vᵀ are 0 past the last key.
+        const size_t span = (valid + 15) / 16 * 16;
         v16f qs[16];
         for (size_t d = 0; d < depth; d++) qs[d] = SPLAT(q[d]);
-        // The row's scores q·k into `scores` (scaled later, with the shift).
-        size_t j = 0;
-        for (; j + 16 <= valid; j += 16) {
+        // The row's scores q·k into `scores` (scaled later, with the shift); masked keys −∞.
+        for (size_t j = 0; j < span; j += 16) {
             v16f s = SPLAT(0);
-            for (size_t d = 0; d < depth; d++) s = FMA(qs[d], LOAD(key_t + d * keys + j), s);
+            for (size_t d = 0; d < depth; d++) s = FMA(qs[d], LOAD(key_t + d * key_stride + j), s);
+            if (j + 16 > valid) s = SELECT(lane < (float)(valid - j), s, SPLAT(-INFINITY));
             STORE(scores + j, s);
         }
-        for (; j < valid; j++) {
-            float s = 0;
-            for (size_t d = 0; d < depth; d++) s = fmaf(q[d], key_t[d * keys + j], s);
-            scores[j] = s;
-        }
-        const float largest = valid > 0 ? softmax_shift(scores, valid) : NAN;
+        const float largest = valid > 0 ? softmax_shift(scores, span) : NAN;
         if (largest != largest) {
             for (size_t e = 0; e < value_depth; e++) out[e] = NAN;
             continue;
@@ -293,10 +270,10 @@ static inline __attribute__((always_inline)) void narrow_head_rows(
         for (size_t e = 0; e < value_depth; e++) sums[e] = SPLAT(0);
         v16f block = SPLAT(0);
         double total = 0;
-        for (j = 0; j + 16 <= valid; j += 16) {
+        for (size_t j = 0; j < span; j += 16) {
             v16f w = FMA(LOAD(scores + j), factor, shift);
             power_of_two_of_nonpositive(&w);
-            for (size_t e = 0; e < value_depth; e++) sums[e] = FMA(w, LOAD(value_t + e * keys + j), sums[e]);
+            for (size_t e = 0; e < value_depth; e++) sums[e] = FMA(w, LOAD(value_t + e * key_stride + j), sums[e]);
             block += w;
             // Lanes add up at most 64 terms in float before they join the double total.
             if ((j / 16) % 64 == 63) {
@@ -305,28 +282,18 @@ static inline __attribute__((always_inline)) void narrow_head_rows(
             }
         }
         total += sum_lanes(&block);
-        double tail[16] = {0};
-        if (j < valid) {
-            v16f w;
-            load_partial(&w, scores + j, valid - j, -INFINITY);
-            w = FMA(w, factor, shift);
-            power_of_two_of_nonpositive(&w);
-            for (size_t i = 0; i < valid - j; i++) {
-                total += w[i];
-                for (size_t e = 0; e < value_depth; e++) tail[e] += (double)w[i] * value_t[e * keys + j + i];
-            }
-        }
-        for (size_t e = 0; e < value_depth; e++) out[e] = (float)((sum_lanes(&sums[e]) + tail[e]) / total);
+        for (size_t e = 0; e < value_depth; e++) out[e] = (float)(sum_lanes(&sums[e]) / total);
     }
 }
 
 SPM_CLONES
 void spm_attention_narrow_head_rows(const float *query, size_t query_stride, size_t rows, const float *key_t,
-                                    const float *value_t, size_t keys, size_t depth, size_t value_depth, float scale,
-                                    long causal, float *scores, float *output, size_t output_stride) {
+                                    const float *value_t, size_t keys, size_t key_stride, size_t depth,
+                                    size_t value_depth, float scale, long causal, float *scores, float *output,
+                                    size_t output_stride) {
 #define NARROW_HEAD_ROWS(d, e)                                                                                      \
-    narrow_head_rows(query, query_stride, rows, key_t, value_t, keys, d, e, scale, causal, scores, output,          \
-                     output_stride)
+    narrow_head_rows(query, query_stride, rows, key_t, value_t, keys, key_stride, d, e, scale, causal, scores,     \
+                     output, output_stride)
     if (depth == 4 && value_depth == 4) NARROW_HEAD_ROWS(4, 4);
     else if (depth == 8 && value_depth == 8) NARROW_HEAD_ROWS(8, 8);
     else if (depth == 16 && value_depth == 16) NARROW_HEAD_ROWS(16, 16);

@@ -31,26 +31,28 @@ void spm_softmax_backward_rows(const float *probabilities, float *gradient, cons
 
 /// Attention's forward for one head and `rows` queries when heads have at most 16 dimensions: each output row
 /// (`output_stride` apart) is softmax(scale · q kᵀ) v for its query row (`query_stride` apart, unit stride within),
-/// from kᵀ ([depth][keys]) and vᵀ ([value_depth][keys]), dense; `causal` as for `spm_softmax_rows`; `scores`
-/// holds `keys` floats of scratch. All in fp32. A row whose softmax is NaN (see `spm_softmax_numerators`) gets
-/// NaN outputs.
+/// from kᵀ ([depth][key_stride]) and vᵀ ([value_depth][key_stride]), where `key_stride` is `keys` rounded up to a
+/// multiple of 16 and the columns past `keys` are 0; `causal` as for `spm_softmax_rows`; `scores` holds
+/// `key_stride` floats of scratch. All in fp32. A row whose softmax is NaN (see `spm_softmax_numerators`) gets NaN
+/// outputs.
 void spm_attention_narrow_head_rows(const float *query, size_t query_stride, size_t rows, const float *key_t,
-                                    const float *value_t, size_t keys, size_t depth, size_t value_depth, float scale,
-                                    long causal, float *scores, float *output, size_t output_stride);
+                                    const float *value_t, size_t keys, size_t key_stride, size_t depth,
+                                    size_t value_depth, float scale, long causal, float *scores, float *output,
+                                    size_t output_stride);
 
-/// Attention's backward for one head and one block of `rows` queries, when heads have at most 16 dimensions (GEMMs
-/// of inner size 4–16 spend their time packing). With P the block's probabilities ([rows][keys], row-major), dO
-/// the output's gradient and D[row] = Σ dO ⊙ O of each row: for keys in [first, end), dVᵀ += (Pᵀ dO)ᵀ into
-/// `value_gradient_t` ([value_depth][keys]) and dKᵀ += (dSᵀ q)ᵀ into `key_gradient_t` ([depth][keys]) (either
-/// may be NULL), where dS = scale · P ⊙ (dO vᵀ − D) replaces P in `probabilities`. kᵀ, vᵀ and their gradients
-/// are dense; q and dO rows have unit stride. Disjoint key ranges may run concurrently; each key's sums run over
-/// the rows in order, so the result does not depend on how the keys are split.
-void spm_attention_key_gradients(float *probabilities, size_t rows, size_t keys, size_t first, size_t end,
+/// Attention's backward for one head and one block of `rows` queries, with the forward's narrow heads and
+/// `key_stride`. With P the block's probabilities ([rows][key_stride], 0 past the last key), dO the output's
+/// gradient and D[row] = Σ dO ⊙ O of each row: for keys in [first, end) (multiples of 16), dVᵀ += (Pᵀ dO)ᵀ into
+/// `value_gradient_t` ([value_depth][key_stride]) and dKᵀ += (dSᵀ q)ᵀ into `key_gradient_t` ([depth][key_stride])
+/// (either may be NULL), where dS = scale · P ⊙ (dO vᵀ − D) replaces P in `probabilities`. vᵀ is 0 past the last
+/// key; q and dO rows have unit stride. Disjoint key ranges may run concurrently; each key's sums run over the
+/// rows in order, so the result does not depend on how the keys are split.
+void spm_attention_key_gradients(float *probabilities, size_t rows, size_t key_stride, size_t first, size_t end,
                                  const float *output_gradient, size_t output_gradient_stride, const float *row_dots,
                                  const float *query, size_t query_stride, const float *value_t, size_t depth,
                                  size_t value_depth, float scale, float *key_gradient_t, float *value_gradient_t);
-/// Then dQ = dS k for the block's rows (written, `query_gradient_stride` apart), from kᵀ ([depth][keys], dense).
-void spm_attention_query_gradients(const float *score_gradient, size_t rows, size_t keys, const float *key_t,
+/// Then dQ = dS k for the block's rows (written, `query_gradient_stride` apart), from kᵀ ([depth][key_stride]).
+void spm_attention_query_gradients(const float *score_gradient, size_t rows, size_t key_stride, const float *key_t,
                                    size_t depth, float *query_gradient, size_t query_gradient_stride);
 
 /// out = e^in, elementwise; within 2 ulp over the whole float range (+∞ past 88.72, subnormals, NaN kept).

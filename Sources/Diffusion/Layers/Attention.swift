@@ -97,15 +97,17 @@ public enum Attention {
             return merged.permuted([0, 2, 1, 3])
         }
 
-        /// softmax(q kᵀ·scale + mask) for `rows` queries from `start` of (b, h), row-major into `scores`.
+        /// softmax(q kᵀ·scale + mask) for `rows` queries from `start` of (b, h), row-major into `scores`, rows
+        /// `leading` apart with 0 past the last key.
         private func probabilities(_ b: Int, _ h: Int, start: Int, rows: Int, q: HeadOperand, kT: HeadOperand,
-                                   into scores: UnsafeMutablePointer<Float>) {
+                                   into scores: UnsafeMutablePointer<Float>, leading: Int) {
             sgemm(m: rows, n: keys, k: headDim, a: q.matrix(b, h, row: start), q.layout,
-                  b: kT.matrix(b, h), kT.layout, c: scores, ldc: keys, beta: 0)
+                  b: kT.matrix(b, h), kT.layout, c: scores, ldc: leading, beta: 0)
             let (keys, scale, causal) = (self.keys, self.scale, self.causal)
             Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
+                for row in range { (scores + row * leading + keys).update(repeating: 0, count: leading - keys) }
                 // Causal: keys after the query's own position get probability 0 (a −∞ score).
-                spm_softmax_rows(scores + range.lowerBound * keys, range.count, keys, keys, scale,
+                spm_softmax_rows(scores + range.lowerBound * leading, range.count, keys, leading, scale,
                                  causal ? start + range.lowerBound : -1)
             }
         }
@@ -240,7 +242,8 @@ public enum Attention {
                     for h in 0..<heads {
                         for start in Swift.stride(from: 0, to: queries, by: blockLength) {
                             let rows = Swift.min(blockLength, queries - start)
-                            self.probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: probabilities)
+                            self.probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: probabilities,
+                                               leading: keys)
                             let blockGradient = dO.matrix(b, h, row: start)
                             if let mergedValue {
                                 sgemm(m: keys, n: valueDim, k: rows,
@@ -299,16 +302,23 @@ public enum Attention {
         /// and `narrowHeadBackward`: products of inner or outer size 4–16 spend their time packing operands.
         var isNarrow: Bool { Swift.max(headDim, valueDim) <= 16 && keys > 0 }
 
-        /// (b, h)'s keys and values as kᵀ [headDim][keys] and vᵀ [valueDim][keys], dense, at `keyT` and right
-        /// after it (the narrow-head kernels read along keys). `keys` and `values` have unit-stride rows.
+        /// `keys` rounded up to whole vectors of 16: the narrow-head kernels' rows of keys, 0 past the last key,
+        /// so that they never handle a partial vector.
+        private var keyStride: Int { (keys + 15) / 16 * 16 }
+
+        /// (b, h)'s keys and values as kᵀ [headDim][keyStride] and vᵀ [valueDim][keyStride], dense and 0 past the
+        /// last key, at `keyT` and right after it (the narrow-head kernels read along keys). `keys` and `values`
+        /// have unit-stride rows.
         private func transposeHead(_ b: Int, _ h: Int, keys dense: Tensor, values: Tensor,
                                    into keyT: UnsafeMutablePointer<Float>) {
-            let valueT = keyT + headDim * keys
+            let stride = keyStride
+            let valueT = keyT + headDim * stride
             for j in 0..<keys {
                 let keyRow = dense.element(b, h, j), valueRow = values.element(b, h, j)
-                for d in 0..<headDim { keyT[d * keys + j] = keyRow[d] }
-                for d in 0..<valueDim { valueT[d * keys + j] = valueRow[d] }
+                for d in 0..<headDim { keyT[d * stride + j] = keyRow[d] }
+                for d in 0..<valueDim { valueT[d * stride + j] = valueRow[d] }
             }
+            for d in 0..<(headDim + valueDim) { (keyT + d * stride + keys).update(repeating: 0, count: stride - keys) }
         }
 
         /// The forward for narrow heads: `spm_attention_narrow_head_rows` over each head's kᵀ and vᵀ, split
@@ -318,22 +328,24 @@ public enum Attention {
             let merged = Tensor(uninitializedShape: [batch, queries, heads, valueDim])
             let output = merged.mutableElements
             let rowsOfQ = query.contiguousHeads(), dense = key.contiguousHeads(), values = value.contiguousHeads()
-            let transposedFloats = (headDim + valueDim) * keys
+            let (keys, keyStride, headDim, valueDim) = (self.keys, self.keyStride, self.headDim, self.valueDim)
+            let transposedFloats = (headDim + valueDim) * keyStride
             let keyT = BufferPool.shared.allocate(floats: transposedFloats)
             defer { BufferPool.shared.deallocate(keyT, floats: transposedFloats) }
-            let (keys, headDim, valueDim, heads, queries) = (self.keys, self.headDim, self.valueDim, self.heads, self.queries)
+            let (heads, queries) = (self.heads, self.queries)
             let (scale, causal) = (self.scale, self.causal)
             withExtendedLifetime((rowsOfQ, dense, values)) {
                 for b in 0..<batch {
                     for h in 0..<heads {
                         transposeHead(b, h, keys: dense, values: values, into: keyT)
                         Parallel.forEachChunk(count: queries, minimumChunk: minimumRows) { range in
-                            let scores = BufferPool.shared.allocate(floats: keys)
-                            defer { BufferPool.shared.deallocate(scores, floats: keys) }
+                            let scores = BufferPool.shared.allocate(floats: keyStride)
+                            defer { BufferPool.shared.deallocate(scores, floats: keyStride) }
                             let first = range.lowerBound
                             spm_attention_narrow_head_rows(
                                 rowsOfQ.element(b, h, first), rowsOfQ.strides[2], range.count, keyT,
-                                keyT + headDim * keys, keys, headDim, valueDim, scale, causal ? first : -1, scores,
+                                keyT + headDim * keyStride, keys, keyStride, headDim, valueDim, scale,
+                                causal ? first : -1, scores,
                                 output + ((b * queries + first) * heads + h) * valueDim, heads * valueDim)
                         }
                     }
@@ -354,37 +366,40 @@ public enum Attention {
             let q = HeadOperand(query), kT = HeadOperand(key, transposed: true)
             let rowsOfQ = query.contiguousHeads(), dO = gradient.contiguousHeads(), o = output.contiguousHeads()
             let dense = key.contiguousHeads(), values = value.contiguousHeads()
-            // One head's kᵀ, vᵀ, dKᵀ and dVᵀ, [dimension][keys].
-            let (keys, headDim, valueDim, scale) = (self.keys, self.headDim, self.valueDim, self.scale)
-            let transposedFloats = 2 * (headDim + valueDim) * keys
+            // One head's kᵀ, vᵀ, dKᵀ and dVᵀ, [dimension][keyStride].
+            let (keys, keyStride, headDim, valueDim) = (self.keys, self.keyStride, self.headDim, self.valueDim)
+            let scale = self.scale
+            let transposedFloats = 2 * (headDim + valueDim) * keyStride
             let transposed = BufferPool.shared.allocate(floats: transposedFloats)
-            let keyT = transposed, valueT = transposed + headDim * keys
-            let keyGradientT = valueT + valueDim * keys, valueGradientT = keyGradientT + headDim * keys
-            let probabilities = BufferPool.shared.allocate(floats: blockElements)
+            let keyT = transposed, valueT = transposed + headDim * keyStride
+            let keyGradientT = valueT + valueDim * keyStride, valueGradientT = keyGradientT + headDim * keyStride
+            let blockFloats = blockLength * keyStride
+            let probabilities = BufferPool.shared.allocate(floats: blockFloats)
             var rowDot = [Float](repeating: 0, count: blockLength)
             defer {
                 BufferPool.shared.deallocate(transposed, floats: transposedFloats)
-                BufferPool.shared.deallocate(probabilities, floats: blockElements)
+                BufferPool.shared.deallocate(probabilities, floats: blockFloats)
             }
             withExtendedLifetime((q, kT, rowsOfQ, dO, o, dense, values, mergedQuery, mergedKey, mergedValue)) {
                 for b in 0..<batch {
                     for h in 0..<heads {
                         transposeHead(b, h, keys: dense, values: values, into: keyT)
-                        keyGradientT.update(repeating: 0, count: (headDim + valueDim) * keys)
+                        keyGradientT.update(repeating: 0, count: (headDim + valueDim) * keyStride)
                         for start in Swift.stride(from: 0, to: queries, by: blockLength) {
                             let rows = Swift.min(blockLength, queries - start)
-                            self.probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: probabilities)
+                            self.probabilities(b, h, start: start, rows: rows, q: q, kT: kT, into: probabilities,
+                                               leading: keyStride)
                             let blockGradient = dO.element(b, h, start)
                             rowDots(b, h, start: start, rows: rows, gradient: blockGradient, rowStride: dO.strides[2],
                                     columnStride: 1, output: o, into: &rowDot)
                             rowDot.withUnsafeBufferPointer { rowDot in
                                 // Keys in whole vectors of 16 to each thread.
-                                let groups = (keys + 15) / 16
+                                let groups = keyStride / 16
                                 let minimumGroups = Swift.max(1, Parallel.elementGrain / (16 * rows))
                                 Parallel.forEachChunk(count: groups, minimumChunk: minimumGroups) { range in
                                     spm_attention_key_gradients(
-                                        probabilities, rows, keys, 16 * range.lowerBound,
-                                        Swift.min(16 * range.upperBound, keys), blockGradient, dO.strides[2],
+                                        probabilities, rows, keyStride, 16 * range.lowerBound, 16 * range.upperBound,
+                                        blockGradient, dO.strides[2],
                                         rowDot.baseAddress!, rowsOfQ.element(b, h, start), rowsOfQ.strides[2],
                                         valueT, headDim, valueDim, scale, needsKey ? keyGradientT : nil,
                                         needsValue ? valueGradientT : nil)
@@ -394,7 +409,8 @@ public enum Attention {
                                 let first = mergedQuery.mutableElements + ((b * queries + start) * heads + h) * headDim
                                 Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
                                     spm_attention_query_gradients(
-                                        probabilities + range.lowerBound * keys, range.count, keys, keyT, headDim,
+                                        probabilities + range.lowerBound * keyStride, range.count, keyStride, keyT,
+                                        headDim,
                                         first + range.lowerBound * heads * headDim, heads * headDim)
                                 }
                             }
@@ -404,7 +420,7 @@ public enum Attention {
                             guard let merged else { continue }
                             let head = merged.mutableElements + (b * keys * heads + h) * depth
                             for j in 0..<keys {
-                                for d in 0..<depth { head[j * heads * depth + d] = transposedGradient[d * keys + j] }
+                                for d in 0..<depth { head[j * heads * depth + d] = transposedGradient[d * keyStride + j] }
                             }
                         }
                     }
