@@ -109,7 +109,28 @@ void spm_geglu_backward(const float *upstream, const float *a, const float *b, f
     }
 }
 
+// Lanes add up at most 64 terms in float before they join a double total, so long rows lose no precision to the
+// sum.
 SPM_CLONES
 double spm_sum_exp(const float *row, size_t count, float shift) {
-    return exponentials_and_sum(row, NULL, count, 1, shift);
+    double total = 0;
+    size_t i = 0;
+    while (i + 16 <= count) {
+        v16f block = SPLAT(0);
+        for (const size_t end = i + 1024 < count ? i + 1024 : count; i + 16 <= end; i += 16) {
+            v16f e = LOAD(row + i) - shift;
+            exponential(&e);
+            block += e;
+        }
+        total += sum_lanes(&block);
+    }
+    if (i < count) {
+        const size_t rest = count - i;
+        v16f e;
+        load_partial(&e, row + i, rest, 0);
+        e = e - shift;
+        exponential(&e);
+        for (size_t j = 0; j < rest; j++) total += e[j];
+    }
+    return total;
 }

@@ -83,35 +83,6 @@ static inline __attribute__((always_inline)) void exponential(v16f *value) {
     *value = SELECT(x != x, x, mantissa * low * high);
 }
 
-/// Σ e^(scale·x − shift) over `count` floats, each exponential also written to `out` unless it is NULL (softmax
-/// keeps them, log-softmax wants only the sum). Lanes add up at most 64 terms in float before they join a double
-/// total, so long rows lose no precision to the sum.
-static inline __attribute__((always_inline)) double exponentials_and_sum(const float *in, float *out, size_t count,
-                                                                         float scale, float shift) {
-    double total = 0;
-    size_t i = 0;
-    while (i + 16 <= count) {
-        v16f block = SPLAT(0);
-        for (const size_t end = i + 1024 < count ? i + 1024 : count; i + 16 <= end; i += 16) {
-            v16f e = LOAD(in + i) * scale - shift;
-            exponential(&e);
-            if (out) STORE(out + i, e);
-            block += e;
-        }
-        total += sum_lanes(&block);
-    }
-    if (i < count) {
-        const size_t rest = count - i;
-        v16f e;
-        load_partial(&e, in + i, rest, 0);
-        e = e * scale - shift;
-        exponential(&e);
-        if (out) store_partial(out + i, &e, rest);
-        for (size_t j = 0; j < rest; j++) total += e[j];
-    }
-    return total;
-}
-
 /// The 16 lanes of `v` rounded to the nearest bfloat16, ties to even, on the bits (the rounding of oneDNN's
 /// reorders, PyTorch's `.to(torch.bfloat16)` and AVX-512 BF16's vcvtneps2bf16), written to `out`. A NaN keeps its
 /// sign and becomes a quiet NaN: adding the rounding bias to its bits could carry it into an infinity.

@@ -410,8 +410,7 @@ public enum Attention {
                                 Parallel.forEachChunk(count: rows, minimumChunk: minimumRows) { range in
                                     spm_attention_query_gradients(
                                         probabilities + range.lowerBound * keyStride, range.count, keyStride, keyT,
-                                        headDim,
-                                        first + range.lowerBound * heads * headDim, heads * headDim)
+                                        headDim, first + range.lowerBound * heads * headDim, heads * headDim)
                                 }
                             }
                         }
